@@ -1,0 +1,245 @@
+//! The stack driver: what abra does on deploy, done with `docker stack deploy`.
+//!
+//! From a recipe checkout it builds the app's `.env` (from `.env.sample`), reads `abra.sh`
+//! exports, generates the versioned secrets `<stack>_<name>_<vN>`, merges and interpolates the
+//! `COMPOSE_FILE` list with `docker stack config`, adds the run label to every service,
+//! volume, network, config and secret it defines, and deploys without resolving images
+//! (the testbed has no registry).
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use bollard::models::SecretSpec;
+use base64::Engine as _;
+use serde_yaml::{Mapping, Value};
+
+use super::{Deployment, DeploymentRecord};
+use crate::{
+    envfile::EnvFile,
+    error::{HarnessError, InfraExt, Result},
+    progress,
+    secret::Secret,
+    swarm::RUN_LABEL,
+};
+
+/// The app `.env` for a new deployment: the recipe's `.env.sample` with the domain set and
+/// ACME off (the proxy serves the wildcard certificate).
+pub fn initial_env(checkout: &Path, record: &DeploymentRecord, _suffix: &str) -> Result<EnvFile> {
+    let sample = checkout.join(".env.sample");
+    let mut env = EnvFile::read(&sample).map_err(|e| HarnessError::Recipe {
+        path: sample.clone(),
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })?;
+    env.set("DOMAIN", record.domain.clone());
+    env.set("LETS_ENCRYPT_ENV", "");
+    Ok(env)
+}
+
+/// The version a checkout declares in its compose labels (`coop-cloud.${STACK_NAME}.version=`).
+pub fn declared_version(checkout: &Path, _recipe: &str) -> Result<Option<String>> {
+    let compose = std::fs::read_to_string(checkout.join("compose.yml")).map_err(|e| HarnessError::Recipe {
+        path: checkout.join("compose.yml"),
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok(compose.lines().find_map(|line| {
+        let rest = line.split("coop-cloud.${STACK_NAME}.version=").nth(1)?;
+        Some(rest.trim_end_matches(['"', '\'', ' ']).to_owned())
+    }))
+}
+
+/// The variables compose files are interpolated with: the app env, `abra.sh` exports and
+/// `STACK_NAME`, as abra provides them.
+pub fn interpolation_env(checkout: &Path, env: &EnvFile, stack: &str) -> BTreeMap<String, String> {
+    let mut vars = env.vars();
+    if let Ok(abra_sh) = EnvFile::read(&checkout.join("abra.sh")) {
+        vars.extend(abra_sh.vars());
+    }
+    vars.insert("STACK_NAME".into(), stack.to_owned());
+    vars
+}
+
+pub(super) async fn deploy(d: &mut Deployment, checkout: &Path) -> Result<()> {
+    let stack = d.record().stack.clone();
+    let run_id = d.run().id().to_owned();
+    create_secrets(d, &stack, &run_id).await?;
+    let vars = interpolation_env(checkout, d.env(), &stack);
+    let files = d.env().compose_files();
+    for file in &files {
+        if !checkout.join(file).is_file() {
+            return Err(HarnessError::Recipe {
+                path: checkout.join(".env"),
+                key: "COMPOSE_FILE".into(),
+                message: format!("{file} does not exist in the recipe"),
+            });
+        }
+    }
+    let mut args = vec!["stack".to_owned(), "config".to_owned()];
+    for file in &files {
+        args.extend(["-c".to_owned(), file.clone()]);
+    }
+    let merged = docker_cli(&args, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("merging {}", files.join(":")), e))?;
+    let mut doc: Value = serde_yaml::from_str(&merged).map_err(|e| HarnessError::deploy("parsing the merged compose file", e))?;
+    label_everything(&mut doc, &run_id);
+    let final_path = checkout.join("compose.ccci-final.yml");
+    std::fs::write(&final_path, serde_yaml::to_string(&doc).expect("YAML serialises")).infra(|| "writing the final compose file".into())?;
+    let args: Vec<String> = ["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", "compose.ccci-final.yml", &stack]
+        .map(str::to_owned)
+        .to_vec();
+    docker_cli(&args, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("docker stack deploy {stack}"), e))?;
+    Ok(())
+}
+
+/// Creates every secret `SECRET_*_VERSION` declares that does not exist yet.
+async fn create_secrets(d: &mut Deployment, stack: &str, run_id: &str) -> Result<()> {
+    let docker = d.run().swarm.docker().clone();
+    for decl in d.env().secrets() {
+        let name = format!("{stack}_{}_{}", decl.name, decl.version);
+        if d.secret(&decl.name).is_some() && docker.inspect_secret(&name).await.is_ok() {
+            continue;
+        }
+        if !decl.generate {
+            return Err(HarnessError::Recipe {
+                path: "(app .env)".into(),
+                key: format!("SECRET_{}_VERSION", decl.name.to_ascii_uppercase()),
+                message: "marked generate=false: the suite must insert it before deploying".into(),
+            });
+        }
+        let value = Secret::generate(decl.length.unwrap_or(32));
+        let spec = SecretSpec {
+            name: Some(name.clone()),
+            labels: Some([(RUN_LABEL.to_owned(), run_id.to_owned())].into()),
+            data: Some(base64::engine::general_purpose::STANDARD.encode(value.expose())),
+            ..Default::default()
+        };
+        docker.create_secret(spec).await.map_err(|e| HarnessError::infra(format!("creating secret {name}"), e))?;
+        progress!("{stack}: secret {name} generated ({} chars)", value.expose().len());
+        d.secrets_mut().insert(decl.name, value);
+    }
+    Ok(())
+}
+
+/// Adds `ccci.run=<id>` to every service's deploy labels and to every volume, network,
+/// config and secret the stack defines itself (external ones belong to someone else).
+pub fn label_everything(doc: &mut Value, run_id: &str) {
+    let key = Value::String(RUN_LABEL.into());
+    let value = Value::String(run_id.into());
+    let add = |labels: &mut Value| match labels {
+        Value::Mapping(map) => {
+            map.insert(key.clone(), value.clone());
+        }
+        Value::Sequence(list) => list.push(Value::String(format!("{RUN_LABEL}={run_id}"))),
+        other => {
+            let mut map = Mapping::new();
+            map.insert(key.clone(), value.clone());
+            *other = Value::Mapping(map);
+        }
+    };
+    if let Some(services) = doc.get_mut("services").and_then(Value::as_mapping_mut) {
+        for (_, service) in services.iter_mut() {
+            let Some(service) = service.as_mapping_mut() else { continue };
+            let deploy = service.entry("deploy".into()).or_insert_with(|| Value::Mapping(Mapping::new()));
+            if let Some(deploy) = deploy.as_mapping_mut() {
+                add(deploy.entry("labels".into()).or_insert(Value::Null));
+            }
+        }
+    }
+    for section in ["volumes", "networks", "configs", "secrets"] {
+        let Some(items) = doc.get_mut(section).and_then(Value::as_mapping_mut) else { continue };
+        for (_, item) in items.iter_mut() {
+            if item.is_null() {
+                *item = Value::Mapping(Mapping::new());
+            }
+            let Some(item) = item.as_mapping_mut() else { continue };
+            if item.get("external").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            add(item.entry("labels".into()).or_insert(Value::Null));
+        }
+    }
+}
+
+/// The converge timeout a recipe asks for through `coop-cloud.<stack>.timeout` (abra's knob).
+pub fn timeout_label(labels: &std::collections::HashMap<String, String>, stack: &str) -> Option<Duration> {
+    labels.get(&format!("coop-cloud.{stack}.timeout"))?.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// `docker stack rm`.
+pub fn stack_rm(stack: &str) -> Result<()> {
+    let out = std::process::Command::new("docker").args(["stack", "rm", stack]).output().infra(|| "running docker stack rm".into())?;
+    if !out.status.success() {
+        return Err(HarnessError::infra(format!("docker stack rm {stack}"), anyhow::format_err!("{}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(())
+}
+
+/// Runs the docker CLI with exactly `vars` as extra environment; stderr becomes the error.
+pub async fn docker_cli(args: &[String], vars: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new("docker")
+        .args(args)
+        .envs(vars)
+        .current_dir(cwd)
+        .kill_on_drop(true)
+        .output()
+        .await?;
+    if !out.status.success() {
+        anyhow::bail!("docker {} exited {}: {}", args[..2.min(args.len())].join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_owned_object_gets_the_run_label_and_external_ones_do_not() {
+        let mut doc: Value = serde_yaml::from_str(
+            r#"
+services:
+  app:
+    image: x
+    deploy:
+      labels:
+        traefik.enable: "true"
+  db:
+    image: y
+    deploy:
+      labels: ["a=b"]
+  worker:
+    image: z
+volumes:
+  content: {}
+  bare:
+networks:
+  proxy:
+    external: true
+  internal: {}
+secrets:
+  db_password:
+    external: true
+    name: s_db_password_v1
+"#,
+        )
+        .unwrap();
+        label_everything(&mut doc, "run-1");
+        let get = |path: &[&str]| path.iter().fold(&doc, |v, k| &v[*k]).clone();
+        assert_eq!(get(&["services", "app", "deploy", "labels", RUN_LABEL]), Value::from("run-1"));
+        assert_eq!(get(&["services", "app", "deploy", "labels", "traefik.enable"]), Value::from("true"));
+        assert_eq!(get(&["services", "db", "deploy", "labels"]), serde_yaml::from_str::<Value>("[a=b, ccci.run=run-1]").unwrap());
+        assert_eq!(get(&["services", "worker", "deploy", "labels", RUN_LABEL]), Value::from("run-1"));
+        assert_eq!(get(&["volumes", "bare", "labels", RUN_LABEL]), Value::from("run-1"));
+        assert_eq!(get(&["networks", "internal", "labels", RUN_LABEL]), Value::from("run-1"));
+        assert!(get(&["networks", "proxy", "labels"]).is_null());
+        assert!(get(&["secrets", "db_password", "labels"]).is_null());
+    }
+
+    #[test]
+    fn the_declared_version_is_read_from_the_compose_label() {
+        let dir = std::env::temp_dir().join(format!("ccci-declared-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("compose.yml"), "      - \"coop-cloud.${STACK_NAME}.version=1.1.0+1.22.1\"\n").unwrap();
+        assert_eq!(declared_version(&dir, "x").unwrap().as_deref(), Some("1.1.0+1.22.1"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,158 @@
+//! A run: every deployment made under one run id, from one `cargo test`, one
+//! `cargo nextest run` (a process per test) or one `cargo xtask test|testme`.
+//!
+//! The run directory (`<state>/runs/<id>/`) holds `run.json` (owner, deadline), `run.log`
+//! (progress of every process of the run), `resources.jsonl` (what was created, written
+//! *before* creating it), shared-deployment records and artifacts. A watcher process per run
+//! tears everything down when the owner exits; see [`crate::teardown`].
+
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::RunConfig,
+    error::{HarnessError, InfraExt, Result},
+    lock::FileLock,
+    progress, proc,
+    swarm::Swarm,
+};
+
+/// `run.json`: who owns the run and until when it may live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub owner_pid: u32,
+    pub owner_start: u64,
+    pub created_unix: u64,
+    pub deadline_unix: u64,
+}
+
+impl RunRecord {
+    pub fn read(run_dir: &Path) -> Option<RunRecord> {
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).ok()?).ok()
+    }
+
+    /// Alive while its owner process lives, and never past its deadline.
+    pub fn is_alive(&self) -> bool {
+        proc::is_alive(self.owner_pid, self.owner_start) && now_unix() < self.deadline_unix
+    }
+}
+
+/// One line of `resources.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResourceRecord {
+    /// `stack`, `abra-app`, `artifact-dir`, ...
+    pub kind: String,
+    pub name: String,
+}
+
+pub fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The live handle on a run, shared by the tests of one process.
+pub struct Run {
+    pub config: RunConfig,
+    pub swarm: Swarm,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").field("id", &self.config.run_id).field("dir", &self.dir).finish()
+    }
+}
+
+impl Run {
+    /// Joins (or starts) the run named by `config`: writes `run.json` once, makes sure a watcher
+    /// is guarding it, and connects to Docker.
+    pub async fn start(config: RunConfig) -> Result<Arc<Run>> {
+        let dir = config.run_dir();
+        std::fs::create_dir_all(dir.join("artifacts")).infra(|| format!("creating {}", dir.display()))?;
+        crate::log::attach_run_log(&dir.join("run.log"));
+        {
+            let _guard = FileLock::exclusive(&dir.join("run.lock"), config.timeouts.shared, "the run record").await?;
+            if RunRecord::read(&dir).is_none() {
+                let owner_start = proc::start_time(config.owner_pid).ok_or_else(|| {
+                    HarnessError::Config(format!("run owner pid {} is not running", config.owner_pid))
+                })?;
+                let record = RunRecord {
+                    run_id: config.run_id.clone(),
+                    owner_pid: config.owner_pid,
+                    owner_start,
+                    created_unix: now_unix(),
+                    deadline_unix: now_unix() + config.timeouts.run.as_secs(),
+                };
+                write_json(&dir.join("run.json"), &record)?;
+                progress!("run {} started (owner pid {}), state in {}", config.run_id, config.owner_pid, dir.display());
+            }
+        }
+        crate::teardown::ensure_watcher(&config)?;
+        let swarm = Swarm::connect().await?;
+        Ok(Arc::new(Run { config, swarm, dir }))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.run_id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where this run keeps files worth reading after it: backups, screenshots, logs.
+    pub fn artifacts(&self) -> PathBuf {
+        self.dir.join("artifacts")
+    }
+
+    /// Notes a resource before creating it, so a crash in between still leaves a trace for
+    /// the janitor.
+    pub fn record(&self, kind: &str, name: &str) -> Result<()> {
+        let line = serde_json::to_string(&ResourceRecord { kind: kind.into(), name: name.into() })
+            .expect("resource records serialise");
+        let mut file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("resources.jsonl"))
+            .infra(|| "opening resources.jsonl".into())?;
+        writeln!(file, "{line}").infra(|| "writing resources.jsonl".into())
+    }
+
+    /// Counts a real deployment (not an attach) and returns its number within the run.
+    pub async fn count_deploy(&self, stack: &str, purpose: &str) -> Result<u32> {
+        let _guard = FileLock::exclusive(&self.dir.join("run.lock"), self.config.timeouts.shared, "the deploy counter").await?;
+        let path = self.dir.join("deploys");
+        let n = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<u32>().ok()).unwrap_or(0) + 1;
+        std::fs::write(&path, n.to_string()).infra(|| "writing the deploy counter".into())?;
+        progress!("deploy #{n} of run {}: {stack} ({purpose})", self.id());
+        Ok(n)
+    }
+}
+
+/// Resources recorded for a run (the janitor's fallback for what labels cannot mark).
+pub fn recorded_resources(run_dir: &Path) -> Vec<ResourceRecord> {
+    std::fs::read_to_string(run_dir.join("resources.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Deployments counted in a run so far.
+pub fn deploy_count(run_dir: &Path) -> u32 {
+    std::fs::read_to_string(run_dir.join("deploys")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Writes JSON atomically (temp file + rename) so a reader never sees half a record.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let body = serde_json::to_vec_pretty(value).expect("records serialise");
+    std::fs::write(&tmp, body).infra(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).infra(|| format!("renaming to {}", path.display()))
+}

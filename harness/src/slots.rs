@@ -1,0 +1,109 @@
+//! The host-wide MAX_TESTS cap: at most that many deployments exist at once, whatever runs,
+//! processes or PRs they belong to.
+//!
+//! A slot is a lease file `<state>/slots/<i>.json` naming its holder (run, stack, owner pid
+//! and start time). Leases are taken under one short `flock`, and a lease whose owner process
+//! is gone is free again, so a SIGKILLed run never keeps a slot.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::RunConfig,
+    error::{HarnessError, InfraExt, Result},
+    lock::FileLock,
+    proc, progress,
+    run::{RunRecord, write_json},
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Holder {
+    run_id: String,
+    stack: String,
+    owner_pid: u32,
+    owner_start: u64,
+}
+
+/// A held slot; released by [`SlotLease::release`] or when its run's owner dies.
+#[derive(Debug)]
+pub struct SlotLease {
+    path: PathBuf,
+    stack: String,
+}
+
+impl SlotLease {
+    /// Waits for a free slot, printing who holds them while it waits.
+    pub async fn acquire(config: &RunConfig, stack: &str) -> Result<SlotLease> {
+        let dir = config.state_dir.join("slots");
+        let record = RunRecord::read(&config.run_dir()).ok_or_else(|| {
+            HarnessError::Config(format!("run {} has no run.json; start it with Run::start", config.run_id))
+        })?;
+        let start = std::time::Instant::now();
+        let mut announced = false;
+        loop {
+            {
+                let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
+                for i in 0..config.max_tests {
+                    let path = dir.join(format!("{i}.json"));
+                    if let Some(holder) = read_holder(&path)
+                        && proc::is_alive(holder.owner_pid, holder.owner_start)
+                        && holder.stack != stack
+                    {
+                        continue;
+                    }
+                    let holder = Holder {
+                        run_id: config.run_id.clone(),
+                        stack: stack.to_owned(),
+                        owner_pid: record.owner_pid,
+                        owner_start: record.owner_start,
+                    };
+                    write_json(&path, &holder)?;
+                    if announced {
+                        progress!("{stack}: got slot {i} after {:.0}s", start.elapsed().as_secs_f64());
+                    }
+                    return Ok(SlotLease { path, stack: stack.to_owned() });
+                }
+            }
+            if start.elapsed() > config.timeouts.slot {
+                return Err(HarnessError::infra(
+                    format!("waiting for one of MAX_TESTS={} slots", config.max_tests),
+                    anyhow::format_err!("held by {}", holders(&dir, config.max_tests)),
+                ));
+            }
+            if !announced {
+                progress!("{stack}: all {} slots busy ({}); waiting", config.max_tests, holders(&dir, config.max_tests));
+                announced = true;
+            }
+            tokio::time::sleep(config.timeouts.poll * 4).await;
+        }
+    }
+
+    /// Re-attaches to the lease a previous process of the run took for `stack`.
+    pub fn held_for(config: &RunConfig, stack: &str) -> Option<SlotLease> {
+        let dir = config.state_dir.join("slots");
+        (0..config.max_tests.max(64)).map(|i| dir.join(format!("{i}.json"))).find_map(|path| {
+            let holder = read_holder(&path)?;
+            (holder.stack == stack && holder.run_id == config.run_id).then(|| SlotLease { path, stack: stack.to_owned() })
+        })
+    }
+
+    pub fn release(self) -> Result<()> {
+        if read_holder(&self.path).is_some_and(|h| h.stack == self.stack) {
+            std::fs::remove_file(&self.path).infra(|| format!("releasing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn read_holder(path: &Path) -> Option<Holder> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn holders(dir: &Path, n: usize) -> String {
+    (0..n)
+        .filter_map(|i| read_holder(&dir.join(format!("{i}.json"))))
+        .map(|h| format!("{} (run {})", h.stack, h.run_id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

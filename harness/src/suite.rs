@@ -1,0 +1,110 @@
+//! `Suite`: the entry point of a recipe's test binary.
+//!
+//! ```ignore
+//! let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
+//! let app = suite.shared().await?;                  // non-mutating tests share this one
+//! let mut app = suite.deploy("upgrade", suite.upgrade_base()?).await?; // mutating tests own theirs
+//! ```
+//! The shared deployment is made once per run, whatever the process model: the first test
+//! to ask deploys it under `<run>/shared/<recipe>.lock` and records it; every other test, in
+//! this process (`cargo test`) or another (`cargo nextest run`), attaches to the record. The
+//! run's watcher removes it when the run ends.
+
+use std::{path::Path, sync::Arc};
+
+use crate::{
+    checkout::{RecipeSource, Rev},
+    config::RunConfig,
+    deploy::{AppSpec, Deployment},
+    error::{HarnessError, Result},
+    lock::FileLock,
+    progress,
+    recipe::Recipe,
+    run::{Run, deploy_count},
+};
+
+/// A recipe's suite within the current run.
+#[derive(Debug)]
+pub struct Suite {
+    pub recipe: Recipe,
+    pub run: Arc<Run>,
+    pub source: RecipeSource,
+}
+
+impl Suite {
+    /// Loads `<crate_dir>/recipe.toml`, joins the run and finds the recipe's source: the PR
+    /// checkout in `CCCI_RECIPE_REPO` when set, else the testbed fixture.
+    pub async fn start(crate_dir: impl AsRef<Path>) -> Result<Suite> {
+        crate::hook::anchor();
+        let recipe = Recipe::load(crate_dir)?;
+        let config = RunConfig::from_env()?;
+        let source = match std::env::var_os("CCCI_RECIPE_REPO") {
+            Some(repo) => RecipeSource::git_repo(recipe.name(), repo),
+            None => RecipeSource::fixture(&config, recipe.fixture()).await?,
+        };
+        let run = Run::start(config).await?;
+        Ok(Suite { recipe, run, source })
+    }
+
+    pub fn name(&self) -> &str {
+        self.recipe.name()
+    }
+
+    /// The release an upgrade starts from: `[upgrade] base` or the newest release before head.
+    pub fn upgrade_base(&self) -> Result<Rev> {
+        let base = &self.recipe.toml.upgrade.base;
+        if base != "previous" {
+            return Ok(Rev::Release(base.clone()));
+        }
+        match self.source.previous_release()? {
+            Some(tag) => Ok(Rev::Release(tag)),
+            None => Err(HarnessError::Recipe {
+                path: self.recipe.path.clone(),
+                key: "upgrade.base".into(),
+                message: format!("{} has no published release before the head to upgrade from", self.name()),
+            }),
+        }
+    }
+
+    /// A deployment of its own (for tests that mutate data), at `rev`.
+    pub async fn deploy(&self, purpose: &str, rev: Rev) -> Result<Deployment> {
+        Deployment::deploy(&self.run, AppSpec::new(self.name(), self.source.clone(), rev, purpose)).await
+    }
+
+    /// The run's shared deployment of the head (deployed by the first caller of the run).
+    pub async fn shared(&self) -> Result<Deployment> {
+        let dir = self.run.dir().join("shared");
+        let lock_path = dir.join(format!("{}.lock", self.name()));
+        let record_path = dir.join(format!("{}.app", self.name()));
+        let failed_path = dir.join(format!("{}.failed", self.name()));
+        let _lock = FileLock::exclusive(&lock_path, self.run.config.timeouts.shared, "the shared deployment").await?;
+        if let Ok(reason) = std::fs::read_to_string(&failed_path) {
+            return Err(HarnessError::deploy(
+                format!("shared deployment of {}", self.name()),
+                anyhow::format_err!("it failed earlier in this run: {reason}"),
+            ));
+        }
+        if let Ok(app_dir) = std::fs::read_to_string(&record_path) {
+            let d = Deployment::attach(&self.run, Path::new(app_dir.trim()), self.source.clone())?;
+            progress!(
+                "{}: attached to the shared deployment (run deploy count stays {})",
+                d.stack(),
+                deploy_count(self.run.dir())
+            );
+            return Ok(d);
+        }
+        let spec = AppSpec::new(self.name(), self.source.clone(), Rev::Head, "shared");
+        match Deployment::deploy(&self.run, spec).await {
+            Ok(mut d) => {
+                d.hand_to_run();
+                std::fs::write(&record_path, d.app_dir().display().to_string())
+                    .map_err(|e| HarnessError::infra("recording the shared deployment", e))?;
+                Ok(d)
+            }
+            Err(e) => {
+                let _ = std::fs::write(&failed_path, e.to_string());
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! The Docker Engine API (via bollard) for everything but `docker stack deploy` itself:
+//! convergence, `service ps`-style diagnostics, logs, exec, labels, and removal by label.
+//!
+//! Convergence means, for every service of a stack: as many running tasks as desired, each
+//! running the service's *current* image (an upgrade is not done while old tasks serve), and
+//! each container healthy when the image or compose file defines a healthcheck.
+
+use std::{collections::HashMap, fmt::Write as _, time::Duration};
+
+use bollard::{
+    Docker,
+    models::{HealthStatusEnum, Service, Task, TaskState},
+    query_parameters::{
+        InspectContainerOptions, ListContainersOptions, ListNetworksOptions, ListServicesOptions,
+        ListTasksOptions, ListVolumesOptions, LogsOptions, RemoveContainerOptions,
+        RemoveVolumeOptions,
+    },
+};
+use futures_util::StreamExt;
+
+use crate::{
+    error::{HarnessError, InfraExt, Result},
+    progress,
+};
+
+/// The label every resource of a run carries.
+pub const RUN_LABEL: &str = "ccci.run";
+/// Docker's own label for the stack a resource belongs to.
+pub const STACK_LABEL: &str = "com.docker.stack.namespace";
+
+/// A connection to the local Docker engine.
+#[derive(Clone)]
+pub struct Swarm {
+    docker: Docker,
+}
+
+/// What one service looked like at one poll.
+#[derive(Debug, Clone)]
+pub struct ServiceState {
+    pub name: String,
+    pub image: String,
+    pub desired: u64,
+    /// Tasks running the current image whose container is healthy (or has no healthcheck).
+    pub ready: u64,
+    /// Running tasks still waiting for their first healthy check.
+    pub starting: u64,
+    /// Tasks of the current image that failed, newest first: `state: error`.
+    pub failures: Vec<String>,
+}
+
+impl ServiceState {
+    pub fn converged(&self) -> bool {
+        self.desired > 0 && self.ready >= self.desired
+    }
+}
+
+/// One poll of a whole stack.
+#[derive(Debug, Clone, Default)]
+pub struct StackState {
+    pub services: Vec<ServiceState>,
+}
+
+impl StackState {
+    pub fn converged(&self) -> bool {
+        !self.services.is_empty() && self.services.iter().all(ServiceState::converged)
+    }
+
+    /// A service whose tasks keep failing with none ready will not converge by waiting longer.
+    pub fn crash_looping(&self, threshold: usize) -> Option<&ServiceState> {
+        self.services.iter().find(|s| s.ready == 0 && s.failures.len() >= threshold)
+    }
+
+    /// One line per service: `name ready/desired (starting) [last error]`.
+    pub fn summary(&self) -> String {
+        if self.services.is_empty() {
+            return "no services yet".into();
+        }
+        self.services
+            .iter()
+            .map(|s| {
+                let mut line = format!("{} {}/{}", s.name, s.ready, s.desired);
+                if s.starting > 0 {
+                    let _ = write!(line, " ({} starting)", s.starting);
+                }
+                if let Some(err) = s.failures.first() {
+                    let _ = write!(line, " [last failure: {err}]");
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The output of a command run inside a container.
+#[derive(Debug)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// What a removal by label found and removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub services: Vec<String>,
+    pub containers: Vec<String>,
+    pub volumes: Vec<String>,
+    pub secrets: Vec<String>,
+    pub configs: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+impl Removed {
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    pub fn count(&self) -> usize {
+        self.services.len()
+            + self.containers.len()
+            + self.volumes.len()
+            + self.secrets.len()
+            + self.configs.len()
+            + self.networks.len()
+    }
+}
+
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} services, {} containers, {} volumes, {} secrets, {} configs, {} networks",
+            self.services.len(),
+            self.containers.len(),
+            self.volumes.len(),
+            self.secrets.len(),
+            self.configs.len(),
+            self.networks.len()
+        )
+    }
+}
+
+fn filters(pairs: &[(&str, String)]) -> HashMap<String, Vec<String>> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, value) in pairs {
+        map.entry((*key).to_owned()).or_default().push(value.clone());
+    }
+    map
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
+    )
+}
+
+impl Swarm {
+    /// Connects to the local engine and agrees on an API version (the engine may be older
+    /// than bollard's default).
+    pub async fn connect() -> Result<Swarm> {
+        // With the testcontainers bridge in place, DOCKER_HOST points at it; the harness
+        // talks to the engine directly and negotiates instead.
+        let docker = if std::env::var_os(crate::hook::BRIDGE_VAR).is_some() {
+            Docker::connect_with_unix(crate::bridge::ENGINE_SOCKET, 120, bollard::API_DEFAULT_VERSION)
+        } else {
+            Docker::connect_with_local_defaults()
+        }
+        .infra(|| "connecting to the Docker engine".into())?
+            .with_timeout(Duration::from_secs(300));
+        let docker = docker
+            .negotiate_version()
+            .await
+            .infra(|| "negotiating the Docker API version (is dockerd running?)".into())?;
+        Ok(Swarm { docker })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Services of a stack, with running/desired counts filled in.
+    pub async fn stack_services(&self, stack: &str) -> Result<Vec<Service>> {
+        let options = ListServicesOptions {
+            filters: Some(filters(&[("label", format!("{STACK_LABEL}={stack}"))])),
+            status: Some(true),
+        };
+        self.docker.list_services(Some(options)).await.infra(|| format!("listing services of {stack}"))
+    }
+
+    async fn service_tasks(&self, service: &str) -> Result<Vec<Task>> {
+        let options = ListTasksOptions { filters: Some(filters(&[("service", service.to_owned())])) };
+        let mut tasks =
+            self.docker.list_tasks(Some(options)).await.infra(|| format!("listing tasks of {service}"))?;
+        // Newest first, as `docker service ps` shows them.
+        tasks.sort_by(|a, b| b.version.as_ref().map(|v| v.index).cmp(&a.version.as_ref().map(|v| v.index)));
+        Ok(tasks)
+    }
+
+    async fn container_health(&self, container: &str) -> Option<HealthStatusEnum> {
+        let inspect = self.docker.inspect_container(container, None::<InspectContainerOptions>).await.ok()?;
+        inspect.state?.health?.status
+    }
+
+    /// One poll of a stack's convergence; failures older than `since` (unix seconds) belong
+    /// to an earlier deploy and are not counted.
+    pub async fn stack_state(&self, stack: &str, since: i64) -> Result<StackState> {
+        let mut state = StackState::default();
+        for service in self.stack_services(stack).await? {
+            let spec = service.spec.clone().unwrap_or_default();
+            let name = spec.name.clone().unwrap_or_default();
+            let image = task_image(spec.task_template.as_ref());
+            let desired = match spec.mode.as_ref().and_then(|m| m.replicated.as_ref()) {
+                Some(replicated) => replicated.replicas.unwrap_or(1).max(0) as u64,
+                None => service.service_status.as_ref().and_then(|s| s.desired_tasks).unwrap_or(0),
+            };
+            let mut svc = ServiceState { name: name.clone(), image: image.clone(), desired, ready: 0, starting: 0, failures: vec![] };
+            for task in self.service_tasks(&name).await? {
+                let status = task.status.clone().unwrap_or_default();
+                let current = task_image(task.spec.as_ref()) == image;
+                // Failures before this wait began belong to an earlier deploy.
+                let recent = status.timestamp.map(|t| t.unix_timestamp() >= since).unwrap_or(true);
+                match status.state {
+                    Some(TaskState::RUNNING) if current && task.desired_state == Some(TaskState::RUNNING) => {
+                        let container = status.container_status.as_ref().and_then(|c| c.container_id.clone());
+                        match container {
+                            Some(id) => match self.container_health(&id).await {
+                                None | Some(HealthStatusEnum::HEALTHY | HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) => svc.ready += 1,
+                                Some(_) => svc.starting += 1,
+                            },
+                            None => svc.starting += 1,
+                        }
+                    }
+                    Some(s @ (TaskState::FAILED | TaskState::REJECTED)) if current && recent => {
+                        let err = status.err.or(status.message).unwrap_or_default();
+                        svc.failures.push(format!("{s}: {err}"));
+                    }
+                    // A task that ran and was shut down because its healthcheck failed.
+                    Some(TaskState::SHUTDOWN | TaskState::COMPLETE) if current && recent && status.err.is_some() => {
+                        svc.failures.push(format!("shutdown: {}", status.err.unwrap_or_default()));
+                    }
+                    _ => {}
+                }
+            }
+            state.services.push(svc);
+        }
+        Ok(state)
+    }
+
+    /// Waits until the stack converges, noticing within one poll interval. Gives up early when
+    /// a service crash-loops, and on failure returns the `service ps` table and recent logs.
+    pub async fn wait_converged(&self, stack: &str, timeout: Duration, poll: Duration) -> Result<StackState> {
+        let start = std::time::Instant::now();
+        let since = crate::run::now_unix() as i64 - 1;
+        let mut last = StackState::default();
+        let mut reported = String::new();
+        loop {
+            match self.stack_state(stack, since).await {
+                Ok(state) => last = state,
+                Err(e) if start.elapsed() < timeout => progress!("{stack}: poll failed, retrying: {e}"),
+                Err(e) => return Err(e),
+            }
+            if last.converged() {
+                progress!("{stack}: converged after {:.1}s: {}", start.elapsed().as_secs_f64(), last.summary());
+                return Ok(last);
+            }
+            let summary = last.summary();
+            if summary != reported {
+                progress!("{stack}: {summary}");
+                reported = summary;
+            }
+            let crash = last.crash_looping(3).map(|s| s.name.clone());
+            if crash.is_some() || start.elapsed() >= timeout {
+                let what = match &crash {
+                    Some(service) => format!("stack {stack} (service {service} keeps failing)"),
+                    None => format!("stack {stack}"),
+                };
+                return Err(HarnessError::NotConverged {
+                    what,
+                    waited: start.elapsed(),
+                    last: last.summary(),
+                    diagnostics: self.diagnostics(stack).await,
+                });
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// A `docker service ps --no-trunc`-style table of every task of the stack, followed by
+    /// the last 50 log lines of each service.
+    pub async fn diagnostics(&self, stack: &str) -> String {
+        let mut out = String::new();
+        let services = match self.stack_services(stack).await {
+            Ok(services) => services,
+            Err(e) => return format!("(no diagnostics: {e})"),
+        };
+        let _ = writeln!(out, "{:<40} {:<36} {:<10} {:<10} ERROR", "TASK", "IMAGE", "DESIRED", "CURRENT");
+        let mut names = vec![];
+        for service in &services {
+            let name = service.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_default();
+            for task in self.service_tasks(&name).await.unwrap_or_default() {
+                let status = task.status.clone().unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{:<40} {:<36} {:<10} {:<10} {}",
+                    format!("{name}.{}", task.slot.unwrap_or(0)),
+                    task_image(task.spec.as_ref()),
+                    task.desired_state.map(|s| s.to_string()).unwrap_or_default(),
+                    status.state.map(|s| s.to_string()).unwrap_or_default(),
+                    status.err.unwrap_or_default(),
+                );
+            }
+            names.push(name);
+        }
+        for name in names {
+            let _ = writeln!(out, "--- last 50 log lines of {name}:");
+            for line in self.service_logs(&name, 50).await {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        out
+    }
+
+    /// The last `tail` log lines of a service (stdout and stderr interleaved).
+    pub async fn service_logs(&self, service: &str, tail: usize) -> Vec<String> {
+        let options = LogsOptions { stdout: true, stderr: true, tail: tail.to_string(), ..Default::default() };
+        let mut stream = self.docker.service_logs(service, Some(options));
+        let mut lines = vec![];
+        let read = async {
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(output) => lines.push(output.to_string().trim_end().to_owned()),
+                    Err(e) => {
+                        lines.push(format!("(log stream error: {e})"));
+                        break;
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), read).await.is_err() {
+            lines.push("(log stream timed out)".into());
+        }
+        lines
+    }
+
+    /// The container of a running task of `service` (single-node Swarm: it is local).
+    pub async fn running_container(&self, service: &str) -> Result<String> {
+        let options = ListTasksOptions {
+            filters: Some(filters(&[("service", service.to_owned()), ("desired-state", "running".into())])),
+        };
+        let tasks = self.docker.list_tasks(Some(options)).await.infra(|| format!("listing tasks of {service}"))?;
+        tasks
+            .into_iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+            .find_map(|t| t.status?.container_status?.container_id)
+            .ok_or_else(|| HarnessError::deploy(format!("exec into {service}"), anyhow::format_err!("no running task")))
+    }
+
+    /// Runs `cmd` in `container` and collects its output and exit code.
+    pub async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
+        self.exec_with_input(container, cmd, None).await
+    }
+
+    /// Like [`Swarm::exec`], feeding `input` to the command's stdin (then closing it).
+    pub async fn exec_with_input(&self, container: &str, cmd: &[&str], input: Option<&[u8]>) -> Result<ExecOutput> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use tokio::io::AsyncWriteExt as _;
+        let what = || format!("exec {:?} in {}", cmd.first().unwrap_or(&""), &container[..container.len().min(12)]);
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    attach_stdin: Some(input.is_some()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .infra(what)?;
+        let mut stdout = vec![];
+        let mut stderr = vec![];
+        if let StartExecResults::Attached { mut output, input: mut stdin } =
+            self.docker.start_exec(&created.id, None).await.infra(what)?
+        {
+            if let Some(bytes) = input {
+                stdin.write_all(bytes).await.infra(what)?;
+                stdin.shutdown().await.infra(what)?;
+            }
+            while let Some(chunk) = output.next().await {
+                match chunk.infra(what)? {
+                    bollard::container::LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                    other => stdout.extend_from_slice(&other.into_bytes()),
+                }
+            }
+        }
+        let inspect = self.docker.inspect_exec(&created.id).await.infra(what)?;
+        Ok(ExecOutput { exit_code: inspect.exit_code.unwrap_or(-1), stdout, stderr })
+    }
+
+    /// The deploy labels of a service.
+    pub async fn service_labels(&self, service: &str) -> Result<HashMap<String, String>> {
+        let inspect = self
+            .docker
+            .inspect_service(service, None::<bollard::query_parameters::InspectServiceOptions>)
+            .await
+            .infra(|| format!("inspecting {service}"))?;
+        Ok(inspect.spec.and_then(|s| s.labels).unwrap_or_default())
+    }
+
+    /// The image of a service's running task (what is serving, not what is asked for).
+    pub async fn running_image(&self, service: &str) -> Result<String> {
+        let container = self.running_container(service).await?;
+        let inspect = self
+            .docker
+            .inspect_container(&container, None::<InspectContainerOptions>)
+            .await
+            .infra(|| format!("inspecting container of {service}"))?;
+        Ok(inspect.config.and_then(|c| c.image).unwrap_or_default())
+    }
+
+    /// Volume names of a stack (Docker's namespace label).
+    pub async fn stack_volumes(&self, stack: &str) -> Result<Vec<String>> {
+        self.volumes_with(&format!("{STACK_LABEL}={stack}")).await
+    }
+
+    async fn volumes_with(&self, label: &str) -> Result<Vec<String>> {
+        let options = ListVolumesOptions { filters: Some(filters(&[("label", label.to_owned())])) };
+        let list = self.docker.list_volumes(Some(options)).await.infra(|| "listing volumes".into())?;
+        Ok(list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+    }
+
+    /// Every run id that labels at least one resource on this engine.
+    pub async fn labelled_runs(&self) -> Result<Vec<String>> {
+        let found = self.find(RUN_LABEL).await?;
+        let mut runs: Vec<String> = found.into_iter().map(|(_, _, run)| run).collect();
+        runs.sort();
+        runs.dedup();
+        Ok(runs)
+    }
+
+    /// All resources carrying `label` (a key, or `key=value`): (kind, name, value of RUN_LABEL).
+    pub async fn find(&self, label: &str) -> Result<Vec<(&'static str, String, String)>> {
+        let f = || filters(&[("label", label.to_owned())]);
+        let run_of = |labels: Option<HashMap<String, String>>| labels.and_then(|l| l.get(RUN_LABEL).cloned()).unwrap_or_default();
+        let mut out = vec![];
+        for s in self.docker.list_services(Some(ListServicesOptions { filters: Some(f()), status: None })).await.infra(|| "listing services".into())? {
+            let spec = s.spec.unwrap_or_default();
+            out.push(("service", spec.name.unwrap_or_default(), run_of(spec.labels)));
+        }
+        for c in self.docker.list_containers(Some(ListContainersOptions { all: true, filters: Some(f()), ..Default::default() })).await.infra(|| "listing containers".into())? {
+            out.push(("container", c.id.unwrap_or_default(), run_of(c.labels)));
+        }
+        let volumes = self.docker.list_volumes(Some(ListVolumesOptions { filters: Some(f()) })).await.infra(|| "listing volumes".into())?;
+        for v in volumes.volumes.unwrap_or_default() {
+            out.push(("volume", v.name, v.labels.get(RUN_LABEL).cloned().unwrap_or_default()));
+        }
+        for s in self.docker.list_secrets(Some(bollard::query_parameters::ListSecretsOptions { filters: Some(f()) })).await.infra(|| "listing secrets".into())? {
+            let spec = s.spec.unwrap_or_default();
+            out.push(("secret", spec.name.unwrap_or_default(), run_of(spec.labels)));
+        }
+        for c in self.docker.list_configs(Some(bollard::query_parameters::ListConfigsOptions { filters: Some(f()) })).await.infra(|| "listing configs".into())? {
+            let spec = c.spec.unwrap_or_default();
+            out.push(("config", spec.name.unwrap_or_default(), run_of(spec.labels)));
+        }
+        for n in self.docker.list_networks(Some(ListNetworksOptions { filters: Some(f()) })).await.infra(|| "listing networks".into())? {
+            out.push(("network", n.name.unwrap_or_default(), run_of(n.labels)));
+        }
+        Ok(out)
+    }
+
+    /// Removes everything carrying `label`, in the order `docker stack rm` would, then waits
+    /// until the containers are gone before removing volumes and networks (they are "in use"
+    /// until then). Idempotent: resources already gone are skipped.
+    pub async fn remove_labelled(&self, label: &str, timeout: Duration, poll: Duration) -> Result<Removed> {
+        let mut removed = Removed::default();
+        let start = std::time::Instant::now();
+        // Task containers carry the stack namespace, not the service's deploy labels: note
+        // the namespaces of the services we remove to find their containers.
+        let mut namespaces = vec![];
+        let services = self
+            .docker
+            .list_services(Some(ListServicesOptions { filters: Some(filters(&[("label", label.to_owned())])), status: None }))
+            .await
+            .infra(|| "listing services".into())?;
+        for service in services {
+            let spec = service.spec.unwrap_or_default();
+            let name = spec.name.unwrap_or_default();
+            if let Some(ns) = spec.labels.as_ref().and_then(|l| l.get(STACK_LABEL)) {
+                namespaces.push(ns.clone());
+            }
+            match self.docker.delete_service(&name).await {
+                Ok(()) => removed.services.push(name),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(HarnessError::infra(format!("removing service {name}"), e)),
+            }
+        }
+        if let Some(ns) = label.strip_prefix(&format!("{STACK_LABEL}=")) {
+            namespaces.push(ns.to_owned());
+        }
+        namespaces.sort();
+        namespaces.dedup();
+        loop {
+            let mut containers: Vec<String> =
+                self.find(label).await?.into_iter().filter(|(k, _, _)| *k == "container").map(|(_, n, _)| n).collect();
+            for ns in &namespaces {
+                containers.extend(self.containers_with(&format!("{STACK_LABEL}={ns}")).await?);
+            }
+            containers.sort();
+            containers.dedup();
+            if containers.is_empty() {
+                break;
+            }
+            for id in &containers {
+                let options = RemoveContainerOptions { force: true, v: false, link: false };
+                match self.docker.remove_container(id, Some(options)).await {
+                    Ok(()) if !removed.containers.contains(id) => removed.containers.push(id.clone()),
+                    // Gone already, or "removal already in progress": look again next poll.
+                    _ => {}
+                }
+            }
+            if start.elapsed() > timeout {
+                return Err(HarnessError::Timeout {
+                    what: format!("containers of {label} to stop"),
+                    waited: timeout,
+                    last: format!("{} still present", containers.len()),
+                });
+            }
+            tokio::time::sleep(poll).await;
+        }
+        let mut pending = self.find(label).await?;
+        for ns in &namespaces {
+            for found in self.find(&format!("{STACK_LABEL}={ns}")).await? {
+                if !pending.contains(&found) {
+                    pending.push(found);
+                }
+            }
+        }
+        pending.retain(|(kind, _, _)| matches!(*kind, "volume" | "secret" | "config" | "network"));
+        while !pending.is_empty() {
+            let mut still = vec![];
+            for (kind, name, run) in pending {
+                let result = match kind {
+                    "volume" => self.docker.remove_volume(&name, Some(RemoveVolumeOptions { force: true })).await,
+                    "secret" => self.docker.delete_secret(&name).await,
+                    "config" => self.docker.delete_config(&name).await,
+                    _ => self.docker.remove_network(&name).await,
+                };
+                match result {
+                    Ok(()) => match kind {
+                        "volume" => removed.volumes.push(name),
+                        "secret" => removed.secrets.push(name),
+                        "config" => removed.configs.push(name),
+                        _ => removed.networks.push(name),
+                    },
+                    Err(e) if is_not_found(&e) => {}
+                    // "in use" while the engine finishes tearing a task down: retry.
+                    Err(e) if start.elapsed() < timeout => {
+                        let _ = e;
+                        still.push((kind, name, run));
+                    }
+                    Err(e) => return Err(HarnessError::infra(format!("removing {kind} {name}"), e)),
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                tokio::time::sleep(poll).await;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn containers_with(&self, label: &str) -> Result<Vec<String>> {
+        let options = ListContainersOptions { all: true, filters: Some(filters(&[("label", label.to_owned())])), ..Default::default() };
+        let list = self.docker.list_containers(Some(options)).await.infra(|| "listing containers".into())?;
+        Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+}
+
+fn task_image(spec: Option<&bollard::models::TaskSpec>) -> String {
+    let image = spec.and_then(|s| s.container_spec.as_ref()).and_then(|c| c.image.clone()).unwrap_or_default();
+    // Engines may pin a digest onto the tag; the tag is what recipes and reports speak of.
+    image.split('@').next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, desired: u64, ready: u64, failures: usize) -> ServiceState {
+        ServiceState {
+            name: name.into(),
+            image: "img:1".into(),
+            desired,
+            ready,
+            starting: 0,
+            failures: (0..failures).map(|i| format!("failed: exit {i}")).collect(),
+        }
+    }
+
+    #[test]
+    fn a_stack_converges_only_when_every_service_is_ready() {
+        assert!(!StackState::default().converged(), "no services is not converged");
+        let partial = StackState { services: vec![svc("a", 1, 1, 0), svc("b", 1, 0, 0)] };
+        assert!(!partial.converged());
+        let full = StackState { services: vec![svc("a", 1, 1, 0), svc("b", 2, 2, 0)] };
+        assert!(full.converged());
+        let scaled_to_zero = StackState { services: vec![svc("a", 0, 0, 0)] };
+        assert!(!scaled_to_zero.converged(), "a service with no desired task is not serving");
+    }
+
+    #[test]
+    fn repeated_failures_without_a_ready_task_are_a_crash_loop() {
+        let state = StackState { services: vec![svc("a", 1, 0, 3)] };
+        assert_eq!(state.crash_looping(3).map(|s| s.name.as_str()), Some("a"));
+        let recovering = StackState { services: vec![svc("a", 1, 1, 5)] };
+        assert!(recovering.crash_looping(3).is_none());
+        assert!(state.summary().contains("last failure: failed: exit 0"));
+    }
+}

@@ -1,0 +1,235 @@
+//! Teardown in layers; this module holds layers 3 and 4 (layers 1 and 2, explicit
+//! `teardown()` and resource records, live on the handles and in [`crate::run`]).
+//!
+//! - The **watcher**: the first process of a run starts a detached copy of its own test
+//!   binary in the `watcher` role ([`crate::hook`]). It holds `watcher.lock`, waits for the
+//!   run's owner (xtask, cargo or cargo-nextest) to exit, then removes every resource of the
+//!   run. It survives a SIGKILL of any test process, and it is what tears down the shared
+//!   deployment that outlives the test processes under nextest.
+//! - The **janitor** (`cargo xtask janitor`, and at the start of every xtask run) removes
+//!   resources of runs whose owner is gone or whose deadline passed, including runs whose
+//!   watcher was killed too.
+
+use std::{
+    os::unix::process::CommandExt as _,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    config::RunConfig,
+    error::{HarnessError, InfraExt, Result},
+    lock::{self, FileLock},
+    progress,
+    run::{RunRecord, now_unix, recorded_resources},
+    swarm::{RUN_LABEL, Removed, STACK_LABEL, Swarm},
+};
+
+/// Starts the run's watcher unless one holds `watcher.lock` already, and waits until it does.
+pub fn ensure_watcher(config: &RunConfig) -> Result<()> {
+    let dir = config.run_dir();
+    let lock_path = dir.join("watcher.lock");
+    if lock::is_held(&lock_path) {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().infra(|| "finding the test binary for the watcher".into())?;
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("watcher.log"))
+        .infra(|| "opening watcher.log".into())?;
+    let mut cmd = Command::new(exe);
+    cmd.env(crate::hook::ROLE_VAR, "watcher")
+        .env("CCCI_RUN_ID", &config.run_id)
+        .env("CCCI_RUN_OWNER_PID", config.owner_pid.to_string())
+        .env("CCCI_STATE_DIR", &config.state_dir)
+        // Our own API bridge dies with us; the watcher starts its own.
+        .env_remove(if std::env::var_os(crate::hook::BRIDGE_VAR).is_some() { "DOCKER_HOST" } else { "CCCI_UNUSED" })
+        .env_remove(crate::hook::BRIDGE_VAR)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().infra(|| "cloning log handle".into())?)
+        .stderr(log)
+        // Its own process group: a runner that kills the test's group on timeout must not
+        // take the watcher with it.
+        .process_group(0);
+    cmd.spawn().infra(|| "spawning the run watcher".into())?;
+    let start = Instant::now();
+    while !lock::is_held(&lock_path) {
+        if start.elapsed() > Duration::from_secs(20) {
+            return Err(HarnessError::infra(
+                "starting the run watcher",
+                anyhow::format_err!("it did not take {} within 20s; see watcher.log", lock_path.display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// The watcher role's body: returns the process exit code.
+pub fn watch(config: RunConfig) -> i32 {
+    let dir = config.run_dir();
+    let Ok(Some(_guard)) = FileLock::try_exclusive(&dir.join("watcher.lock")) else {
+        return 0; // Another watcher guards this run.
+    };
+    crate::log::attach_run_log(&dir.join("run.log"));
+    let _ = std::fs::write(dir.join("watcher.pid"), std::process::id().to_string());
+    // The run record may not be written yet when the first test process spawns us.
+    let record = loop {
+        if let Some(record) = RunRecord::read(&dir) {
+            break record;
+        }
+        if !crate::proc::start_time(config.owner_pid).is_some() {
+            break RunRecord { run_id: config.run_id.clone(), owner_pid: config.owner_pid, owner_start: 0, created_unix: 0, deadline_unix: 0 };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    while record.is_alive() {
+        std::thread::sleep(config.timeouts.poll);
+    }
+    if config.keep_on_failure && dir.join("failed").exists() {
+        progress!(
+            "run {} failed and CCCI_KEEP is set: its deployments are kept; remove them with `cargo xtask janitor --run {} --force`",
+            config.run_id,
+            config.run_id
+        );
+        let _ = std::fs::write(dir.join("kept"), "");
+        return 0;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            progress!("watcher: no runtime: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async {
+        let swarm = Swarm::connect().await?;
+        teardown_run(&swarm, &config, &config.run_id).await
+    });
+    match result {
+        Ok(removed) => {
+            progress!(
+                "run {} ended ({} deployments): removed {removed}",
+                config.run_id,
+                crate::run::deploy_count(&dir)
+            );
+            let _ = std::fs::write(dir.join("finished"), now_unix().to_string());
+            0
+        }
+        Err(e) => {
+            progress!("run {} teardown failed, the janitor will retry: {e}", config.run_id);
+            1
+        }
+    }
+}
+
+/// Removes every resource of `run_id`: all that carries its label, plus stacks and abra apps
+/// its record names (abra cannot label what it creates).
+pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, run_id: &str) -> Result<Removed> {
+    let t = &config.timeouts;
+    let run_dir = config.runs_dir().join(run_id);
+    if config.testbed_ingress {
+        for record in recorded_resources(&run_dir).iter().filter(|r| r.kind == "stack") {
+            // The proxy may be down; the route files are pruned by the janitor then.
+            let _ = crate::ingress::unregister(swarm, config, &record.name).await;
+        }
+    }
+    let mut removed = swarm.remove_labelled(&format!("{RUN_LABEL}={run_id}"), t.teardown, t.poll).await?;
+    for record in recorded_resources(&run_dir) {
+        match record.kind.as_str() {
+            "stack" => {
+                let more = swarm.remove_labelled(&format!("{STACK_LABEL}={}", record.name), t.teardown, t.poll).await?;
+                merge(&mut removed, more);
+            }
+            "abra-env" => {
+                let _ = std::fs::remove_file(&record.name);
+            }
+            _ => {}
+        }
+    }
+    Ok(removed)
+}
+
+fn merge(into: &mut Removed, from: Removed) {
+    into.services.extend(from.services);
+    into.containers.extend(from.containers);
+    into.volumes.extend(from.volumes);
+    into.secrets.extend(from.secrets);
+    into.configs.extend(from.configs);
+    into.networks.extend(from.networks);
+}
+
+/// What the janitor decided about one run.
+#[derive(Debug, Clone)]
+pub struct Reaped {
+    pub run_id: String,
+    pub removed: Removed,
+}
+
+/// Which runs to reap.
+#[derive(Debug, Clone, Default)]
+pub struct JanitorOptions {
+    /// Only this run.
+    pub run: Option<String>,
+    /// Reap it even if its owner is alive, and even if it was kept for debugging.
+    pub force: bool,
+}
+
+/// Reaps every run that is no longer alive (owner gone or deadline passed) and has
+/// resources left, whether or not its run directory still exists.
+pub async fn janitor(config: &RunConfig, options: &JanitorOptions) -> Result<Vec<Reaped>> {
+    let swarm = Swarm::connect().await?;
+    let mut runs = swarm.labelled_runs().await?;
+    if let Ok(dirs) = std::fs::read_dir(config.runs_dir()) {
+        for entry in dirs.flatten() {
+            if let Some(name) = entry.file_name().to_str()
+                && !recorded_resources(&entry.path()).is_empty()
+                && !entry.path().join("finished").exists()
+            {
+                runs.push(name.to_owned());
+            }
+        }
+    }
+    runs.sort();
+    runs.dedup();
+    let mut reaped = vec![];
+    for run_id in runs.into_iter().filter(|r| !r.is_empty()) {
+        if options.run.as_ref().is_some_and(|only| *only != run_id) {
+            continue;
+        }
+        let dir = config.runs_dir().join(&run_id);
+        if !options.force {
+            if RunRecord::read(&dir).is_some_and(|r| r.is_alive()) {
+                continue;
+            }
+            if dir.join("kept").exists() {
+                progress!("janitor: run {run_id} was kept for debugging; `--run {run_id} --force` removes it");
+                continue;
+            }
+        }
+        progress!("janitor: reaping run {run_id}");
+        let removed = teardown_run(&swarm, config, &run_id).await?;
+        if dir.is_dir() {
+            let _ = std::fs::write(dir.join("finished"), now_unix().to_string());
+        }
+        reaped.push(Reaped { run_id, removed });
+    }
+    if config.testbed_ingress {
+        crate::ingress::prune(&swarm, config).await.ok();
+    }
+    prune_old_run_dirs(&config.runs_dir(), Duration::from_secs(3 * 24 * 3600));
+    Ok(reaped)
+}
+
+/// Run directories of finished runs are kept a few days for their artifacts and logs.
+fn prune_old_run_dirs(runs: &Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(runs) else { return };
+    for entry in entries.flatten() {
+        let finished = std::fs::read_to_string(entry.path().join("finished")).ok().and_then(|s| s.trim().parse::<u64>().ok());
+        if finished.is_some_and(|at| now_unix().saturating_sub(at) > age.as_secs()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The offline testbed: a single-node Swarm on this machine with everything the fixture
+//! recipes need, made from package registries only.
+//!
+//! `up` is idempotent and cheap when nothing changed: it reuses a Docker engine that answers
+//! (else installs Debian's `docker.io` and starts `dockerd`), initialises the Swarm, creates
+//! the `proxy` overlay network, makes a CA and a `*.<domain>` certificate, builds the base
+//! image with `debootstrap` + `docker import` (no registry to pull from), builds every
+//! `ccci-testbed/<app>:<tag>` image that a fixture or the proxy references (rebuilding when its
+//! context changes), and deploys the ingress ([`crate::ingress`]).
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    config::RunConfig,
+    error::{HarnessError, Result},
+    progress,
+    swarm::Swarm,
+};
+
+pub const BASE_IMAGE: &str = "ccci-testbed/base:bookworm";
+const IMAGE_PREFIX: &str = "ccci-testbed/";
+const PROXY_STACK: &str = "ccci-proxy";
+
+pub fn testbed_dir(config: &RunConfig) -> PathBuf {
+    config.state_dir.join("testbed")
+}
+
+/// The CA every harness HTTP client trusts (and nothing else).
+pub fn ca_cert_path(config: &RunConfig) -> PathBuf {
+    testbed_dir(config).join("proxy").join("tls").join("ca.pem")
+}
+
+fn sh(what: &str, cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("{what}: cannot start"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{what} exited {}: {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).lines().last().map(|l| format!(" / {l}")).unwrap_or_default()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn docker(args: &[&str]) -> anyhow::Result<String> {
+    sh(&format!("docker {}", args.join(" ")), Command::new("docker").args(args))
+}
+
+fn step<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
+    f().map_err(|e| HarnessError::infra(format!("testbed: {what}"), e))
+}
+
+/// Brings the testbed up; see the module docs.
+pub async fn up(config: &RunConfig) -> Result<()> {
+    let start = Instant::now();
+    let swarm = ensure_engine().await?;
+    step("swarm init", ensure_swarm)?;
+    step("proxy network", || {
+        if docker(&["network", "inspect", "proxy"]).is_err() {
+            progress!("testbed: creating the proxy overlay network");
+            docker(&["network", "create", "--driver", "overlay", "--attachable", "proxy"])?;
+        }
+        Ok(())
+    })?;
+    step("TLS certificates", || ensure_certificates(config))?;
+    step("base image", || ensure_base_image(config))?;
+    for (image, context) in step("scanning fixture images", || referenced_images(config))? {
+        step(&format!("building {image}"), || ensure_image(&image, &context))?;
+    }
+    ensure_proxy(config, &swarm).await?;
+    progress!("testbed: up in {:.1}s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// One line per component, and whether the testbed is ready.
+pub async fn status(config: &RunConfig) -> (bool, Vec<String>) {
+    let mut lines = vec![];
+    let mut ok = true;
+    let mut check = |name: &str, result: std::result::Result<String, String>| {
+        match &result {
+            Ok(detail) => lines.push(format!("ok       {name}: {detail}")),
+            Err(detail) => {
+                ok = false;
+                lines.push(format!("MISSING  {name}: {detail}"));
+            }
+        }
+    };
+    check("docker engine", docker(&["version", "--format", "{{.Server.Version}}"]).map_err(|e| e.to_string()));
+    check(
+        "swarm",
+        docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"])
+            .map_err(|e| e.to_string())
+            .and_then(|s| if s == "active" { Ok(s) } else { Err(s) }),
+    );
+    check("proxy network", docker(&["network", "inspect", "--format", "{{.Driver}}", "proxy"]).map_err(|e| e.to_string()));
+    check("CA", if ca_cert_path(config).exists() { Ok(ca_cert_path(config).display().to_string()) } else { Err("absent".into()) });
+    check("base image", docker(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]).map(|id| id[..19.min(id.len())].to_owned()).map_err(|_| "absent".into()));
+    match referenced_images(config) {
+        Ok(images) => {
+            for (image, _) in images {
+                check(&image, docker(&["image", "inspect", "--format", "{{.Created}}", &image]).map_err(|_| "not built".into()));
+            }
+        }
+        Err(e) => check("fixture images", Err(e.to_string())),
+    }
+    check(
+        "ingress",
+        docker(&["service", "ls", "--filter", &format!("name={PROXY_STACK}_app"), "--format", "{{.Replicas}}"])
+            .map_err(|e| e.to_string())
+            .and_then(|r| if r == "1/1" { Ok(r) } else { Err(if r.is_empty() { "not deployed".into() } else { r }) }),
+    );
+    (ok, lines)
+}
+
+/// Removes the ingress stack; images, the Swarm and the engine stay (they are the cache).
+pub async fn down(_config: &RunConfig) -> Result<()> {
+    step("removing the ingress", || {
+        if !docker(&["stack", "ls", "--format", "{{.Name}}"])?.lines().any(|s| s == PROXY_STACK) {
+            return Ok(());
+        }
+        docker(&["stack", "rm", PROXY_STACK]).map(|_| ())
+    })?;
+    progress!("testbed: ingress removed (images and swarm kept; `docker swarm leave --force` ends the swarm)");
+    Ok(())
+}
+
+/// Connects to a running engine, or installs and starts one.
+async fn ensure_engine() -> Result<Swarm> {
+    if let Ok(swarm) = Swarm::connect().await {
+        return Ok(swarm);
+    }
+    step("starting dockerd", || {
+        if Command::new("sh").args(["-c", "command -v dockerd"]).stdout(Stdio::null()).status()?.success() {
+            progress!("testbed: dockerd installed but not answering; starting it");
+        } else {
+            progress!("testbed: installing Debian's docker.io (no engine found)");
+            sh("apt-get update", Command::new("apt-get").args(["update", "-q"]))?;
+            sh(
+                "apt-get install docker.io",
+                Command::new("apt-get")
+                    .args(["install", "-y", "-q", "--no-install-recommends", "docker.io", "debootstrap", "iptables"])
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )?;
+        }
+        let log = std::fs::File::create("/var/log/ccci-dockerd.log")?;
+        use std::os::unix::process::CommandExt as _;
+        Command::new("dockerd").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).process_group(0).spawn()?;
+        Ok(())
+    })?;
+    let start = Instant::now();
+    loop {
+        if let Ok(swarm) = Swarm::connect().await {
+            progress!("testbed: dockerd answering after {:.1}s", start.elapsed().as_secs_f64());
+            return Ok(swarm);
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            return Err(HarnessError::infra("testbed: starting dockerd", anyhow::format_err!("no answer after 90s; see /var/log/ccci-dockerd.log")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn ensure_swarm() -> anyhow::Result<()> {
+    if docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"])? != "active" {
+        progress!("testbed: docker swarm init");
+        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"])?;
+    }
+    Ok(())
+}
+
+/// A CA and a wildcard certificate for `*.<domain suffix>`, made once with openssl.
+fn ensure_certificates(config: &RunConfig) -> anyhow::Result<()> {
+    let tls = testbed_dir(config).join("proxy").join("tls");
+    let suffix = &config.domain_suffix;
+    let stamp = tls.join("domain");
+    if tls.join("wildcard.pem").exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(suffix.as_str()) {
+        return Ok(());
+    }
+    progress!("testbed: making a CA and a *.{suffix} certificate");
+    std::fs::create_dir_all(&tls)?;
+    let script = format!(
+        r#"set -eu
+cd "$1"
+openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ccci testbed CA" \
+  -keyout ca.key -out ca.pem -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=*.{suffix}" -keyout wildcard.key -out wildcard.csr 2>/dev/null
+printf 'subjectAltName=DNS:*.{suffix},DNS:{suffix}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
+openssl x509 -req -in wildcard.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 -extfile ext.cnf -out wildcard.pem 2>/dev/null
+chmod 644 wildcard.key
+"#
+    );
+    sh("openssl", Command::new("sh").args(["-c", &script, "certs"]).arg(&tls))?;
+    std::fs::write(stamp, suffix)?;
+    Ok(())
+}
+
+/// `debootstrap --variant=minbase bookworm` + `docker import`, unless the image exists.
+fn ensure_base_image(config: &RunConfig) -> anyhow::Result<()> {
+    if docker(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]).is_ok() {
+        return Ok(());
+    }
+    let rootfs = testbed_dir(config).join("rootfs");
+    let mirror = std::env::var("CCCI_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    progress!("testbed: debootstrap --variant=minbase bookworm (about a minute)");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    std::fs::create_dir_all(&rootfs)?;
+    if !Command::new("sh").args(["-c", "command -v debootstrap"]).stdout(Stdio::null()).status()?.success() {
+        sh("apt-get install debootstrap", Command::new("apt-get").args(["install", "-y", "-q", "debootstrap"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    sh(
+        "debootstrap",
+        Command::new("debootstrap").args(["--variant=minbase", "bookworm"]).arg(&rootfs).arg(&mirror),
+    )?;
+    // Security updates too, as the Debian images have them.
+    std::fs::write(
+        rootfs.join("etc/apt/sources.list"),
+        format!("deb {mirror} bookworm main\ndeb {mirror} bookworm-updates main\ndeb {}-security bookworm-security main\n", mirror.trim_end_matches("/debian").to_owned() + "/debian"),
+    )?;
+    progress!("testbed: docker import {BASE_IMAGE}");
+    let script = "tar -C \"$1\" -c . | docker import --change 'CMD [\"bash\"]' - \"$2\"";
+    sh("docker import", Command::new("sh").args(["-c", script, "import"]).arg(&rootfs).arg(BASE_IMAGE))?;
+    std::fs::remove_dir_all(&rootfs)?;
+    Ok(())
+}
+
+/// Every `ccci-testbed/<app>:<tag>` referenced by a fixture recipe (any release) or the proxy,
+/// with its build context `testbed/images/<app>`.
+pub fn referenced_images(config: &RunConfig) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let testbed = config.workspace_root.join("testbed");
+    let mut images = BTreeSet::new();
+    let mut files = vec![];
+    collect_compose_files(&testbed.join("recipes"), &mut files)?;
+    collect_compose_files(&testbed.join("proxy"), &mut files)?;
+    for file in files {
+        for line in std::fs::read_to_string(&file)?.lines() {
+            if let Some(image) = line.trim().strip_prefix("image:") {
+                let image = image.trim().trim_matches(['"', '\'']);
+                if image.starts_with(IMAGE_PREFIX) {
+                    images.insert(image.to_owned());
+                }
+            }
+        }
+    }
+    images
+        .into_iter()
+        .map(|image| {
+            let app = image[IMAGE_PREFIX.len()..].split(':').next().unwrap_or_default().to_owned();
+            let context = testbed.join("images").join(&app);
+            anyhow::ensure!(context.join("Dockerfile").is_file(), "{image} is referenced but {} has no Dockerfile", context.display());
+            Ok((image, context))
+        })
+        .collect()
+}
+
+fn collect_compose_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_compose_files(&path, out)?;
+        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("compose") && n.ends_with(".yml")) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Builds `image` from `context` unless an image with the same context hash exists.
+fn ensure_image(image: &str, context: &Path) -> anyhow::Result<()> {
+    let hash = context_hash(context)?;
+    let current = docker(&["image", "inspect", "--format", "{{index .Config.Labels \"ccci.context-hash\"}}", image]).unwrap_or_default();
+    if current == hash {
+        return Ok(());
+    }
+    let tag = image.rsplit(':').next().unwrap_or("dev");
+    progress!("testbed: building {image}");
+    let start = Instant::now();
+    let mut cmd = Command::new("docker");
+    cmd.args(["build", "--network", "host", "-t", image, "--build-arg", &format!("TAG={tag}"), "--label", &format!("ccci.context-hash={hash}")])
+        .arg(context)
+        .env("DOCKER_BUILDKIT", "0");
+    sh(&format!("docker build {image}"), &mut cmd)?;
+    progress!("testbed: built {image} in {:.0}s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn context_hash(dir: &Path) -> anyhow::Result<String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    entries.sort();
+    let mut hasher = Sha256::new();
+    for path in entries {
+        hasher.update(path.file_name().unwrap_or_default().as_encoded_bytes());
+        hasher.update(std::fs::read(&path)?);
+    }
+    Ok(hex::encode(&hasher.finalize()[..8]))
+}
+
+/// Deploys the ingress stack (or leaves it if it is running the current config).
+async fn ensure_proxy(config: &RunConfig, swarm: &Swarm) -> Result<()> {
+    let proxy_dir = testbed_dir(config).join("proxy");
+    let source = config.workspace_root.join("testbed").join("proxy");
+    step("proxy config", || {
+        std::fs::create_dir_all(proxy_dir.join("routes"))?;
+        let conf = std::fs::read(source.join("nginx.conf"))?;
+        if std::fs::read(proxy_dir.join("nginx.conf")).ok().as_deref() != Some(&conf[..]) {
+            std::fs::write(proxy_dir.join("nginx.conf"), conf)?;
+        }
+        Ok(())
+    })?;
+    let running = swarm.stack_state(PROXY_STACK, 0).await.map(|s| s.converged()).unwrap_or(false);
+    let deployed_env = docker(&["service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}", &format!("{PROXY_STACK}_app")]).unwrap_or_default();
+    let hash = step("hashing proxy config", || context_hash(&source))?;
+    if running && deployed_env.contains(&format!("CCCI_CONFIG_HASH={hash}")) {
+        return Ok(());
+    }
+    progress!("testbed: deploying the ingress ({PROXY_STACK})");
+    step("deploying the ingress", || {
+        let final_path = source.join("compose.yml");
+        sh(
+            "docker stack deploy ccci-proxy",
+            Command::new("docker")
+                .args(["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c"])
+                .arg(&final_path)
+                .arg(PROXY_STACK)
+                .env("CCCI_PROXY_DIR", &proxy_dir)
+                .env("CCCI_CONFIG_HASH", &hash),
+        )
+        .map(|_| ())
+    })?;
+    swarm.wait_converged(PROXY_STACK, Duration::from_secs(120), config.timeouts.poll).await?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Support for the harness's own fault-injection tests (`harness/tests/`): the
+//! `fault-child` process role, which deploys a fixture and then misbehaves on cue.
+//!
+//! `CCCI_FAULT_FIXTURE` names the testbed fixture to deploy (head). `CCCI_FAULT_STAGE` says
+//! what happens after the deploy converges: `hold` prints `CCCI-FAULT ready <stack>` and
+//! waits on stdin until killed; `panic` panics. The parent kills it with SIGKILL mid-deploy
+//! (as soon as a labelled service exists) or mid-test (after `ready`).
+
+use std::io::{BufRead as _, Write as _};
+
+use crate::{
+    checkout::{RecipeSource, Rev},
+    config::RunConfig,
+    deploy::{AppSpec, Deployment},
+    run::Run,
+};
+
+/// The fault-child role's body; returns the exit code (a panic exits 101 as usual).
+pub fn fault_child() -> i32 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let stage = std::env::var("CCCI_FAULT_STAGE").unwrap_or_else(|_| "hold".into());
+    let fixture = std::env::var("CCCI_FAULT_FIXTURE").unwrap_or_else(|_| "custom-html".into());
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let config = RunConfig::from_env()?;
+        let source = RecipeSource::fixture(&config, &fixture).await?;
+        let run = Run::start(config).await?;
+        println!("CCCI-FAULT deploying");
+        let d = Deployment::deploy(&run, AppSpec::new(&fixture, source, Rev::Head, "fault")).await?;
+        println!("CCCI-FAULT ready {}", d.stack());
+        std::io::stdout().flush()?;
+        match stage.as_str() {
+            "panic" => panic!("fault-child: panicking with {} deployed", d.stack()),
+            _ => {
+                // Blocks until the parent kills us (or closes stdin).
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                d.teardown().await?;
+            }
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("fault-child: {e:#}");
+            1
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `cargo xtask test <recipe>...`: the main job on the testbed.
+//!
+//! One run for all named recipes: the janitor first, the testbed brought up, then
+//! `cargo nextest run` (or `cargo test` without nextest) over the recipe packages with
+//! `CCCI_RUN_ID`/`CCCI_RUN_OWNER_PID` naming this process as the run's owner, and finally
+//! a teardown of everything the run left, whatever the tests' outcome.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use harness::{RunConfig, teardown::JanitorOptions};
+
+#[derive(clap::Args)]
+pub(crate) struct TestArgs {
+    /// Recipe names, e.g. `custom-html` (package `recipe-custom-html`).
+    #[arg(required = true)]
+    recipes: Vec<String>,
+    /// Use `cargo test` even when cargo-nextest is installed.
+    #[arg(long)]
+    cargo_test: bool,
+    /// Skip `testbed up` (a cc-ci host with its own Swarm and Traefik).
+    #[arg(long)]
+    no_testbed: bool,
+}
+
+/// Recipe package names in the workspace, from `cargo metadata`.
+pub(crate) fn recipe_packages() -> anyhow::Result<Vec<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    anyhow::ensure!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut names: Vec<String> = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .filter(|n| n.starts_with("recipe-"))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+pub(crate) async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let known = recipe_packages()?;
+    let mut packages = vec![];
+    for recipe in &args.recipes {
+        let package = format!("recipe-{}", recipe.trim_start_matches("recipe-"));
+        if !known.contains(&package) {
+            anyhow::bail!(
+                "no recipe suite named {recipe:?}: known recipes are {}",
+                known.iter().map(|k| k.trim_start_matches("recipe-")).collect::<Vec<_>>().join(", ")
+            );
+        }
+        packages.push(package);
+    }
+    let run_id = format!("x{}-{}", std::process::id(), harness::run::now_unix() % 1_000_000);
+    // The run's variables go to the child processes only (set on the command, not on us).
+    let mut config = RunConfig::from_env()?;
+    config.run_id = run_id.clone();
+    config.owner_pid = std::process::id();
+    for reaped in harness::teardown::janitor(&config, &JanitorOptions::default()).await? {
+        println!("janitor: removed leftovers of run {}: {}", reaped.run_id, reaped.removed);
+    }
+    if !args.no_testbed {
+        harness::testbed::up(&config).await?;
+    }
+    let nextest = !args.cargo_test && has_nextest();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = tokio::process::Command::new(cargo);
+    if nextest {
+        cmd.args(["nextest", "run", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--no-fail-fast"]);
+    }
+    for p in &packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.env("CCCI_RUN_ID", &run_id).env("CCCI_RUN_OWNER_PID", std::process::id().to_string());
+    println!("run {run_id}: {} {}", if nextest { "cargo nextest run" } else { "cargo test" }, packages.join(" "));
+    let status = cmd.status().await.context("starting the test runner")?;
+    let run_dir = config.run_dir();
+    println!("run {run_id}: {} deployments (log: {})", harness::run::deploy_count(&run_dir), run_dir.join("run.log").display());
+    // Layer 3: everything of this run goes, whatever the outcome (unless kept for debugging).
+    let keep = config.keep_on_failure && !status.success();
+    if keep {
+        println!("run {run_id}: failed; kept (CCCI_KEEP). Remove with `cargo xtask janitor --run {run_id} --force`");
+        std::fs::write(run_dir.join("kept"), "").ok();
+    } else {
+        let swarm = harness::swarm::Swarm::connect().await?;
+        let removed = harness::teardown::teardown_run(&swarm, &config, &run_id).await?;
+        std::fs::write(run_dir.join("finished"), harness::run::now_unix().to_string()).ok();
+        println!("run {run_id}: removed {removed}");
+    }
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn has_nextest() -> bool {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    std::process::Command::new(cargo)
+        .args(["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
