@@ -74,7 +74,7 @@ pub async fn up(config: &RunConfig) -> Result<()> {
     step("TLS certificates", || ensure_certificates(config))?;
     step("base image", || ensure_base_image(config))?;
     for (image, context) in step("scanning fixture images", || referenced_images(config))? {
-        step(&format!("building {image}"), || ensure_image(&image, &context))?;
+        step(&format!("building {image}"), || ensure_image(config, &image, &context))?;
     }
     ensure_proxy(config, &swarm).await?;
     progress!("testbed: up in {:.1}s", start.elapsed().as_secs_f64());
@@ -275,18 +275,34 @@ fn collect_compose_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<(
 }
 
 /// Builds `image` from `context` unless an image with the same context hash exists.
-fn ensure_image(image: &str, context: &Path) -> anyhow::Result<()> {
+///
+/// A context may hold an executable `prepare` script: it runs on the host first, as
+/// `prepare <tag> <build dir>`, to fetch what the build cannot (the build container has no
+/// trust in this host's registry TLS), e.g. a release archive through Maven. The build then
+/// uses the prepared copy of the context.
+fn ensure_image(config: &RunConfig, image: &str, context: &Path) -> anyhow::Result<()> {
+    let tag = image.rsplit(':').next().unwrap_or("dev");
     let hash = context_hash(context)?;
     let current = docker(&["image", "inspect", "--format", "{{index .Config.Labels \"ccci.context-hash\"}}", image]).unwrap_or_default();
     if current == hash {
         return Ok(());
     }
-    let tag = image.rsplit(':').next().unwrap_or("dev");
     progress!("testbed: building {image}");
     let start = Instant::now();
+    let mut context = context.to_path_buf();
+    if context.join("prepare").is_file() {
+        let app = image[IMAGE_PREFIX.len()..].split(':').next().unwrap_or("app");
+        let build = testbed_dir(config).join("build").join(format!("{app}-{tag}"));
+        let _ = std::fs::remove_dir_all(&build);
+        std::fs::create_dir_all(&build)?;
+        sh("copying the build context", Command::new("cp").arg("-a").arg(format!("{}/.", context.display())).arg(&build))?;
+        progress!("testbed: {image}: running prepare");
+        sh(&format!("{}/prepare {tag}", context.display()), Command::new(build.join("prepare")).arg(tag).arg(&build).current_dir(&build))?;
+        context = build;
+    }
     let mut cmd = Command::new("docker");
     cmd.args(["build", "--network", "host", "-t", image, "--build-arg", &format!("TAG={tag}"), "--label", &format!("ccci.context-hash={hash}")])
-        .arg(context)
+        .arg(&context)
         .env("DOCKER_BUILDKIT", "0");
     sh(&format!("docker build {image}"), &mut cmd)?;
     progress!("testbed: built {image} in {:.0}s", start.elapsed().as_secs_f64());
