@@ -341,6 +341,28 @@ impl Deployment {
         Ok(out)
     }
 
+    /// Restarts a service's tasks (`docker service update --force`) and waits until the stack
+    /// converges and the app is routed again: for apps that cache what a restore replaced.
+    pub async fn restart_service(&self, service: &str) -> Result<()> {
+        let name = self.service(service);
+        let out = tokio::process::Command::new("docker")
+            .args(["service", "update", "--force", "--detach=true", &name])
+            .output()
+            .await
+            .map_err(|e| HarnessError::infra("running docker service update", e))?;
+        if !out.status.success() {
+            return Err(HarnessError::infra(
+                format!("restarting {name}"),
+                anyhow::format_err!("{}", String::from_utf8_lossy(&out.stderr).trim()),
+            ));
+        }
+        let t = &self.run.config.timeouts;
+        self.run.swarm.wait_converged(&self.record.stack, t.converge, t.poll).await?;
+        self.wait_routed().await?;
+        progress!("{}: restarted {service}", self.record.stack);
+        Ok(())
+    }
+
     /// Deploy labels of a service (e.g. `coop-cloud.<stack>.version`).
     pub async fn labels(&self, service: &str) -> Result<HashMap<String, String>> {
         self.run.swarm.service_labels(&self.service(service)).await
