@@ -345,6 +345,7 @@ impl Deployment {
     /// converges and the app is routed again: for apps that cache what a restore replaced.
     pub async fn restart_service(&self, service: &str) -> Result<()> {
         let name = self.service(service);
+        let before = self.run.swarm.running_container(&name).await?;
         let out = tokio::process::Command::new("docker")
             .args(["service", "update", "--force", "--detach=true", &name])
             .output()
@@ -357,7 +358,17 @@ impl Deployment {
             ));
         }
         let t = &self.run.config.timeouts;
-        self.run.swarm.wait_converged(&self.record.stack, t.converge, t.poll).await?;
+        // The old task satisfies "converged" until the update replaces it: wait for a new one.
+        let swarm = &self.run.swarm;
+        crate::http::converge(&format!("{name} to be replaced"), t.converge, t.poll, || async {
+            match swarm.running_container(&name).await {
+                Ok(id) if id != before => Ok(()),
+                Ok(_) => Err("the old task still runs".to_owned()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
+        swarm.wait_converged(&self.record.stack, t.converge, t.poll).await?;
         self.wait_routed().await?;
         progress!("{}: restarted {service}", self.record.stack);
         Ok(())
