@@ -36,6 +36,13 @@ pub trait DataProbe {
     fn seed(&mut self, d: &Deployment) -> impl Future<Output = anyhow::Result<Vec<u8>>>;
     /// Reads the marker back: `None` when the app does not have it.
     fn read(&self, d: &Deployment) -> impl Future<Output = anyhow::Result<Option<Vec<u8>>>>;
+    /// Runs after the restore, before the marker is read back: for apps that cache what the
+    /// restore replaced under them and must be made to read it again (restart a service).
+    /// Nothing by default.
+    fn after_restore(&self, d: &Deployment) -> impl Future<Output = anyhow::Result<()>> {
+        let _ = d;
+        async { Ok(()) }
+    }
 }
 
 /// What a round trip observed, for the report.
@@ -66,6 +73,7 @@ pub async fn integrity_roundtrip(d: &mut Deployment, probe: &mut impl DataProbe)
     progress!("{}: {what} gone after wipe (negative control holds)", d.stack());
 
     restore(d, &artifact).await?;
+    probe.after_restore(d).await.with_context(|| format!("settling the app after restoring {what}"))?;
     let restored = probe.read(d).await.with_context(|| format!("reading {what} after restore"))?;
     match restored {
         Some(bytes) if bytes == expected => {}

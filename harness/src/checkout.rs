@@ -71,7 +71,12 @@ impl RecipeSource {
 
     /// The testbed fixture `name`, materialised (once per content hash) into a git repository.
     pub async fn fixture(config: &RunConfig, name: &str) -> Result<RecipeSource> {
-        let dir = config.fixtures_dir().join(name);
+        Self::fixture_dir(config, &config.fixtures_dir().join(name), name).await
+    }
+
+    /// A fixture directory anywhere (the harness's own tests keep theirs beside them).
+    pub async fn fixture_dir(config: &RunConfig, dir: &Path, name: &str) -> Result<RecipeSource> {
+        let dir = dir.to_path_buf();
         if !dir.is_dir() {
             return Err(HarnessError::Config(format!(
                 "no testbed fixture {name:?}: {} does not exist",

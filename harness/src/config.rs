@@ -99,6 +99,8 @@ impl RunConfig {
             }
         };
         let owner_pid = match std::env::var("CCCI_RUN_OWNER_PID") {
+            // The process is its own run (fault-injection children).
+            Ok(pid) if pid == "self" => std::process::id(),
             Ok(pid) => pid.parse().map_err(|_| {
                 HarnessError::Config(format!("CCCI_RUN_OWNER_PID={pid:?} is not a pid"))
             })?,

@@ -27,7 +27,14 @@ static INIT: extern "C" fn() = init;
 extern "C" fn init() {
     start_bridge_if_needed();
     let Ok(role) = std::env::var(ROLE_VAR) else { return };
-    let code = match role.as_str() {
+    // A panic must not unwind out of this `extern "C"` function (that aborts): report it as
+    // the usual panic exit code instead.
+    let code = std::panic::catch_unwind(|| run_role(&role)).unwrap_or(101);
+    std::process::exit(code);
+}
+
+fn run_role(role: &str) -> i32 {
+    match role {
         "watcher" => match RunConfig::from_env() {
             Ok(config) => crate::teardown::watch(config),
             Err(e) => {
@@ -40,8 +47,7 @@ extern "C" fn init() {
             eprintln!("unknown {ROLE_VAR}={other}");
             2
         }
-    };
-    std::process::exit(code);
+    }
 }
 
 fn start_bridge_if_needed() {

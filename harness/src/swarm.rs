@@ -23,6 +23,9 @@ use crate::{
     progress,
 };
 
+/// Seconds a task without a healthcheck must have been running to count as converged.
+const NO_HEALTHCHECK_MIN_UPTIME: i64 = 3;
+
 /// The label every resource of a run carries.
 pub const RUN_LABEL: &str = "ccci.run";
 /// Docker's own label for the stack a resource belongs to.
@@ -230,10 +233,15 @@ impl Swarm {
                 match status.state {
                     Some(TaskState::RUNNING) if current && task.desired_state == Some(TaskState::RUNNING) => {
                         let container = status.container_status.as_ref().and_then(|c| c.container_id.clone());
+                        let running_for = status.timestamp.map(|t| crate::run::now_unix() as i64 - t.unix_timestamp()).unwrap_or(0);
                         match container {
                             Some(id) => match self.container_health(&id).await {
-                                None | Some(HealthStatusEnum::HEALTHY | HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) => svc.ready += 1,
-                                Some(_) => svc.starting += 1,
+                                Some(HealthStatusEnum::HEALTHY) => svc.ready += 1,
+                                // Without a healthcheck, "running" is only believed once it has
+                                // lasted a moment (Swarm's own update monitor does the same):
+                                // a process that exits at once must not read as converged.
+                                None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) if running_for >= NO_HEALTHCHECK_MIN_UPTIME => svc.ready += 1,
+                                Some(_) | None => svc.starting += 1,
                             },
                             None => svc.starting += 1,
                         }

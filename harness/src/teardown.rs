@@ -149,6 +149,20 @@ pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, run_id: &str) -> Re
             _ => {}
         }
     }
+    // A task the engine was still preparing when its service went may create its container
+    // and volume after the removal pass: look until the run stays empty for a few polls.
+    let label = format!("{RUN_LABEL}={run_id}");
+    let deadline = Instant::now() + t.teardown;
+    let mut quiet_polls = 0;
+    while quiet_polls < 8 && Instant::now() < deadline {
+        if swarm.find(&label).await?.is_empty() {
+            quiet_polls += 1;
+        } else {
+            quiet_polls = 0;
+            merge(&mut removed, swarm.remove_labelled(&label, t.teardown, t.poll).await?);
+        }
+        tokio::time::sleep(t.poll).await;
+    }
     Ok(removed)
 }
 

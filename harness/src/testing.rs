@@ -1,7 +1,7 @@
 //! Support for the harness's own fault-injection tests (`harness/tests/`): the
 //! `fault-child` process role, which deploys a fixture and then misbehaves on cue.
 //!
-//! `CCCI_FAULT_FIXTURE` names the testbed fixture to deploy (head). `CCCI_FAULT_STAGE` says
+//! `CCCI_FAULT_FIXTURE_DIR` is the fixture directory to deploy (its head). `CCCI_FAULT_STAGE` says
 //! what happens after the deploy converges: `hold` prints `CCCI-FAULT ready <stack>` and
 //! waits on stdin until killed; `panic` panics. The parent kills it with SIGKILL mid-deploy
 //! (as soon as a labelled service exists) or mid-test (after `ready`).
@@ -19,10 +19,14 @@ use crate::{
 pub fn fault_child() -> i32 {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let stage = std::env::var("CCCI_FAULT_STAGE").unwrap_or_else(|_| "hold".into());
-    let fixture = std::env::var("CCCI_FAULT_FIXTURE").unwrap_or_else(|_| "custom-html".into());
+    let Some(dir) = std::env::var_os("CCCI_FAULT_FIXTURE_DIR").map(std::path::PathBuf::from) else {
+        eprintln!("fault-child: CCCI_FAULT_FIXTURE_DIR is not set");
+        return 2;
+    };
+    let fixture = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "fixture".into());
     let result: anyhow::Result<()> = runtime.block_on(async {
         let config = RunConfig::from_env()?;
-        let source = RecipeSource::fixture(&config, &fixture).await?;
+        let source = RecipeSource::fixture_dir(&config, &dir, &fixture).await?;
         let run = Run::start(config).await?;
         println!("CCCI-FAULT deploying");
         let d = Deployment::deploy(&run, AppSpec::new(&fixture, source, Rev::Head, "fault")).await?;

@@ -119,8 +119,9 @@ async fn create_secrets(d: &mut Deployment, stack: &str, run_id: &str) -> Result
     Ok(())
 }
 
-/// Adds `ccci.run=<id>` to every service's deploy labels and to every volume, network,
-/// config and secret the stack defines itself (external ones belong to someone else).
+/// Adds `ccci.run=<id>` to every service's deploy labels and container labels (so task
+/// containers carry it too) and to every volume, network, config and secret the stack defines
+/// itself (external ones belong to someone else).
 pub fn label_everything(doc: &mut Value, run_id: &str) {
     let key = Value::String(RUN_LABEL.into());
     let value = Value::String(run_id.into());
@@ -138,6 +139,7 @@ pub fn label_everything(doc: &mut Value, run_id: &str) {
     if let Some(services) = doc.get_mut("services").and_then(Value::as_mapping_mut) {
         for (_, service) in services.iter_mut() {
             let Some(service) = service.as_mapping_mut() else { continue };
+            add(service.entry("labels".into()).or_insert(Value::Null));
             let deploy = service.entry("deploy".into()).or_insert_with(|| Value::Mapping(Mapping::new()));
             if let Some(deploy) = deploy.as_mapping_mut() {
                 add(deploy.entry("labels".into()).or_insert(Value::Null));
@@ -228,6 +230,7 @@ secrets:
         assert_eq!(get(&["services", "app", "deploy", "labels", "traefik.enable"]), Value::from("true"));
         assert_eq!(get(&["services", "db", "deploy", "labels"]), serde_yaml::from_str::<Value>("[a=b, ccci.run=run-1]").unwrap());
         assert_eq!(get(&["services", "worker", "deploy", "labels", RUN_LABEL]), Value::from("run-1"));
+        assert_eq!(get(&["services", "worker", "labels", RUN_LABEL]), Value::from("run-1"), "container labels");
         assert_eq!(get(&["volumes", "bare", "labels", RUN_LABEL]), Value::from("run-1"));
         assert_eq!(get(&["networks", "internal", "labels", RUN_LABEL]), Value::from("run-1"));
         assert!(get(&["networks", "proxy", "labels"]).is_null());

@@ -1,0 +1,46 @@
+//! Bad input ends in one clear error and nothing deployed.
+
+use std::time::Instant;
+
+use harness::{Deployment, HarnessError, Suite, swarm::STACK_LABEL};
+
+use crate::{labelled, spec, this_run};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_that_never_converges_fails_with_diagnostics_and_leaves_nothing() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let spec = spec(&run, "never-converges").await?;
+    let (_, stack) = harness::deploy::names(&spec.recipe, &spec.purpose, &harness::deploy::name_tag(run.id()), &run.config.domain_suffix);
+    let start = Instant::now();
+    let err = Deployment::deploy(&run, spec).await.expect_err("a crash-looping app was reported deployed");
+    let elapsed = start.elapsed();
+    let text = err.to_string();
+    assert!(matches!(err, HarnessError::NotConverged { .. }), "{text}");
+    assert!(text.contains("keeps failing"), "no crash-loop verdict: {text}");
+    assert!(text.contains("TASK") && text.contains("non-zero exit"), "no task table: {text}");
+    assert!(text.contains("never-converges: refusing to start"), "no service logs: {text}");
+    assert!(elapsed.as_secs() < 60, "took {elapsed:?}: crash loops must not wait for the full timeout");
+    assert!(labelled(&format!("{STACK_LABEL}={stack}")).await?.is_empty(), "{stack} left resources");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_recipe_toml_names_the_file_and_the_key() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("ccci-bad-recipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("recipe.toml"), "name = \"broken\"\n[upgrade]\nbase = 3\n")?;
+    let err = Suite::start(&dir).await.expect_err("a malformed recipe.toml was accepted").to_string();
+    std::fs::remove_dir_all(&dir)?;
+    assert!(err.contains(&dir.join("recipe.toml").display().to_string()), "{err}");
+    assert!(err.contains("upgrade.base"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_fixture_is_a_configuration_error() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let err = harness::RecipeSource::fixture(&run.config, "no-such-fixture").await.expect_err("found a fixture that does not exist");
+    assert!(err.is_unverified(), "a missing fixture says nothing about a recipe: {err}");
+    assert!(err.to_string().contains("no-such-fixture"), "{err}");
+    Ok(())
+}

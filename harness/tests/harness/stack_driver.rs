@@ -1,0 +1,42 @@
+//! The stack driver deploys a recipe the way abra would: versioned secrets, interpolated
+//! compose, and the run label on everything it creates; teardown removes all of it.
+
+use harness::{Deployment, swarm::{RUN_LABEL, STACK_LABEL}};
+
+use crate::{labelled, spec, this_run};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_versioned_readable_and_everything_carries_the_run_label() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let d = Deployment::deploy(&run, spec(&run, "probe").await?).await?;
+    let checks = async {
+        let secret_name = format!("{}_probe_token_v1", d.stack());
+        let token = d.secret("probe_token").ok_or_else(|| anyhow::format_err!("no probe_token generated"))?;
+        assert_eq!(token.expose().len(), 40, "length=40 from the .env.sample annotation");
+        let in_container = d.exec_ok("app", &["cat", "/run/secrets/probe_token"]).await?;
+        assert_eq!(in_container.stdout, token.expose().as_bytes(), "the service reads the generated value");
+
+        let of_run = labelled(&format!("{RUN_LABEL}={}", run.id())).await?;
+        assert!(of_run.contains(&("secret".into(), secret_name.clone())), "{secret_name} lacks the run label: {of_run:?}");
+        let of_stack = labelled(&format!("{STACK_LABEL}={}", d.stack())).await?;
+        let kinds: Vec<&str> = of_stack.iter().map(|(k, _)| k.as_str()).collect();
+        for kind in ["service", "volume", "config", "network"] {
+            assert!(kinds.contains(&kind), "no {kind} in stack {}: {of_stack:?}", d.stack());
+        }
+        for item in &of_stack {
+            assert!(of_run.contains(item), "{item:?} of the stack does not carry {RUN_LABEL}={}", run.id());
+        }
+        // The app is routed through the ingress and serves the fixture's config.
+        let body = d.http()?.get("/env").send().await?.text().await?;
+        assert_eq!(body, "probe\n");
+        anyhow::Ok(secret_name)
+    }
+    .await;
+    let stack = d.stack().to_owned();
+    d.teardown().await?;
+    let secret_name = checks?;
+    assert!(labelled(&format!("{STACK_LABEL}={stack}")).await?.is_empty(), "stack {stack} left resources");
+    let left = labelled(&format!("{RUN_LABEL}={}", run.id())).await?;
+    assert!(!left.iter().any(|(_, n)| *n == secret_name), "secret {secret_name} left behind");
+    Ok(())
+}
