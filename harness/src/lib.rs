@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod bridge;
+pub mod browser;
 pub mod checkout;
 pub mod config;
 pub mod deploy;
@@ -17,6 +18,7 @@ pub mod http;
 pub mod ingress;
 pub mod lock;
 pub mod log;
+pub mod oidc;
 pub mod proc;
 pub mod recipe;
 pub mod run;

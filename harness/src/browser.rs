@@ -1,0 +1,233 @@
+//! A real Chromium driven through WebDriver (chromedriver + fantoccini), for flows whose
+//! core is a UI: login pages, forms.
+//!
+//! [`with_browser`] owns the whole lifecycle: it starts chromedriver on a free port (killed on
+//! drop), waits until it answers (polled, bounded), opens a session, runs the body, takes a
+//! screenshot into the run's artifacts if the body failed or panicked, closes the session,
+//! stops chromedriver, and only then propagates the body's result or panic. Sessions are
+//! therefore closed even when a test fails.
+//!
+//! Chromium reaches apps the way the harness's HTTP clients do: `*.<domain suffix>` resolves
+//! to the ingress (`--host-resolver-rules`), and TLS is verified against the testbed CA, which
+//! is the only CA added to an NSS database in the session's own `$HOME` (Chromium on Linux
+//! reads `~/.pki/nssdb`). No `acceptInsecureCerts`: a wrong certificate fails the page load.
+//! Building that database needs `certutil` (Debian `libnss3-tools`).
+
+use std::{
+    future::Future,
+    net::TcpListener,
+    panic::AssertUnwindSafe,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use fantoccini::Client;
+use futures_util::FutureExt as _;
+use serde_json::json;
+
+use crate::{
+    error::{HarnessError, InfraExt, Result},
+    http::converge,
+    progress,
+    run::Run,
+};
+
+/// Where Debian puts them (`chromium`, `chromium-driver`); `CCCI_CHROMIUM` /
+/// `CCCI_CHROMEDRIVER` override.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long chromedriver may take to answer `/status`, and a page to load.
+const DRIVER_START: Duration = Duration::from_secs(30);
+pub const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn binary(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// A chromedriver process on a free local port; killed when dropped.
+pub struct Chromedriver {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl Chromedriver {
+    /// Starts chromedriver with `home` as its (and Chromium's) `$HOME`, and waits until its
+    /// `/status` says it is ready.
+    pub async fn start(home: &Path) -> Result<Chromedriver> {
+        // Ask the kernel for a free port, then hand it to chromedriver.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .infra(|| "finding a free port for chromedriver".into())?
+            .port();
+        let exe = binary("CCCI_CHROMEDRIVER", CHROMEDRIVER);
+        let child = tokio::process::Command::new(&exe)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .env("HOME", home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| HarnessError::Config(format!("cannot start {} ({e}); install Debian's chromium-driver", exe.display())))?;
+        let driver = Chromedriver { child, port };
+        let status_url = format!("{}/status", driver.url());
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().infra(|| "building an HTTP client".into())?;
+        converge("chromedriver to answer /status", DRIVER_START, Duration::from_millis(100), || async {
+            let resp = http.get(&status_url).send().await.map_err(|e| format!("{e}"))?;
+            let body: serde_json::Value = resp.json().await.map_err(|e| format!("{e}"))?;
+            match body.pointer("/value/ready").and_then(serde_json::Value::as_bool) {
+                Some(true) => Ok(()),
+                _ => Err(format!("not ready: {body}")),
+            }
+        })
+        .await
+        .map_err(|e| HarnessError::infra("starting chromedriver", e))?;
+        Ok(driver)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills chromedriver (and with it any browser it still runs) and reaps it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Makes `$HOME/.pki/nssdb` trusting `ca_pem` as a TLS server CA (and nothing else).
+fn trust_store(home: &Path, ca_pem: &Path) -> Result<()> {
+    let db = home.join(".pki").join("nssdb");
+    std::fs::create_dir_all(&db).infra(|| format!("creating {}", db.display()))?;
+    let db_arg = format!("sql:{}", db.display());
+    let run = |args: &[&str]| -> Result<()> {
+        let out = std::process::Command::new("certutil").args(args).stdin(Stdio::null()).output().map_err(|e| {
+            HarnessError::Config(format!("cannot run certutil ({e}); install Debian's libnss3-tools"))
+        })?;
+        if !out.status.success() {
+            return Err(HarnessError::infra(
+                format!("certutil {}", args.first().unwrap_or(&"")),
+                anyhow::format_err!("{}", String::from_utf8_lossy(&out.stderr).trim()),
+            ));
+        }
+        Ok(())
+    };
+    run(&["-N", "-d", &db_arg, "--empty-password"])?;
+    let ca = ca_pem.display().to_string();
+    run(&["-A", "-d", &db_arg, "-n", "ccci-testbed-ca", "-t", "C,,", "-i", &ca])
+}
+
+/// Chromium's capabilities: headless, as root (no sandbox), quiet (no background traffic to
+/// a network that is not there), apps under `*.<suffix>` resolved to the ingress.
+fn capabilities(profile: &Path, suffix: &str, ingress: std::net::SocketAddr) -> serde_json::Map<String, serde_json::Value> {
+    let chromium = binary("CCCI_CHROMIUM", CHROMIUM);
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium.display().to_string(),
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--window-size=1280,1024",
+                format!("--user-data-dir={}", profile.display()),
+                format!("--host-resolver-rules=MAP *.{suffix} {ingress}"),
+            ],
+        },
+    });
+    caps.as_object().expect("a JSON object").clone()
+}
+
+/// Runs `body` with a fresh browser session; see the module docs. `name` names the
+/// screenshot (`<artifacts>/screenshots/<name>-<unix time>.png`) taken on failure.
+pub async fn with_browser<T, F, Fut>(run: &Run, name: &str, body: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    // One process-wide rustls provider: reqwest 0.12 (openidconnect) compiles in ring next to
+    // aws-lc-rs, and fantoccini's rustls connector asks for the process default. Already
+    // installed is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let config = &run.config;
+    let home = run.dir().join("browser").join(format!("{name}-{}-{}", std::process::id(), crate::run::now_unix()));
+    let profile = home.join("profile");
+    std::fs::create_dir_all(&profile).infra(|| format!("creating {}", profile.display()))?;
+    trust_store(&home, &crate::testbed::ca_cert_path(config))?;
+    let driver = Chromedriver::start(&home).await?;
+    let result = session(&driver, &profile, config, run, name, body).await;
+    driver.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
+    match result {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+type Caught<T> = std::result::Result<anyhow::Result<T>, Box<dyn std::any::Any + Send>>;
+
+async fn session<T, F, Fut>(driver: &Chromedriver, profile: &Path, config: &crate::RunConfig, run: &Run, name: &str, body: F) -> Caught<T>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let connect = async {
+        let mut builder = fantoccini::ClientBuilder::rustls().map_err(|e| HarnessError::infra("building the WebDriver client", e))?;
+        builder
+            .capabilities(capabilities(profile, &config.domain_suffix, config.ingress))
+            .connect(&driver.url())
+            .await
+            .map_err(|e| HarnessError::infra("opening a Chromium session", anyhow::format_err!("{e}")))
+    };
+    let client = match connect.await {
+        Ok(client) => client,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let outcome = AssertUnwindSafe(body(client.clone())).catch_unwind().await;
+    let failed = !matches!(outcome, Ok(Ok(_)));
+    if failed {
+        screenshot(&client, run, name).await;
+    }
+    if let Err(e) = client.close().await {
+        progress!("browser {name}: closing the session failed: {e}");
+    }
+    outcome
+}
+
+async fn screenshot(client: &Client, run: &Run, name: &str) {
+    let dir = run.artifacts().join("screenshots");
+    let path = dir.join(format!("{name}-{}.png", crate::run::now_unix()));
+    let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+    match client.screenshot().await {
+        Ok(png) => match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, png)) {
+            Ok(()) => progress!("browser {name}: failed at {url}; screenshot {}", path.display()),
+            Err(e) => progress!("browser {name}: writing {}: {e}", path.display()),
+        },
+        Err(e) => progress!("browser {name}: failed at {url}; no screenshot: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chromium_maps_the_test_domains_to_the_ingress_and_trusts_no_bad_certificate() {
+        let caps = capabilities(Path::new("/tmp/p"), "ccci.test", "127.0.0.1:443".parse().unwrap());
+        let args: Vec<&str> = caps["goog:chromeOptions"]["args"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
+        assert!(args.contains(&"--host-resolver-rules=MAP *.ccci.test 127.0.0.1:443"), "{args:?}");
+        assert!(args.contains(&"--user-data-dir=/tmp/p"));
+        assert!(args.contains(&"--no-sandbox"));
+        assert!(!caps.contains_key("acceptInsecureCerts"));
+        assert!(!args.iter().any(|a| a.contains("ignore-certificate-errors")));
+    }
+}
