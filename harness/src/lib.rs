@@ -21,6 +21,7 @@ pub mod log;
 pub mod oidc;
 pub mod proc;
 pub mod recipe;
+pub mod resolve;
 pub mod run;
 pub mod secret;
 pub mod slots;

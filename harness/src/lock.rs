@@ -52,7 +52,7 @@ impl FileLock {
                 });
             }
             // A bounded poll: flock has no async wait, and blocking a runtime thread is worse.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await; // poll step; bounded by `timeout` above
         }
     }
 

@@ -14,8 +14,15 @@
 //! [backup]
 //! capable = true                  # the recipe carries backupbot labels
 //!
-//! [sso]                           # optional
+//! [sso]                           # optional: an OIDC client at a provider recipe
 //! provider = "keycloak"
+//! issuer_env = "OIDC_ISSUER"      # .env keys the harness sets (these are the defaults)
+//! client_id_env = "OIDC_CLIENT_ID"
+//! client_secret = "oidc_client_secret"   # the secret (SECRET_OIDC_CLIENT_SECRET_VERSION)
+//!
+//! [provides.oidc]                 # on a provider recipe: how to administer it
+//! admin_user = "admin"
+//! admin_secret = "admin_password"
 //! ```
 //! Errors name the file and the key.
 
@@ -41,6 +48,24 @@ pub struct RecipeToml {
     pub backup: BackupSection,
     #[serde(default)]
     pub sso: Option<SsoSection>,
+    #[serde(default)]
+    pub provides: ProvidesSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidesSection {
+    #[serde(default)]
+    pub oidc: Option<OidcProvides>,
+}
+
+/// A recipe that is an OIDC provider (Keycloak's admin REST API).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvides {
+    pub admin_user: String,
+    /// The generated secret holding the admin password.
+    pub admin_secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +102,24 @@ pub struct BackupSection {
 #[serde(deny_unknown_fields)]
 pub struct SsoSection {
     pub provider: String,
+    #[serde(default = "default_issuer_env")]
+    pub issuer_env: String,
+    #[serde(default = "default_client_id_env")]
+    pub client_id_env: String,
+    #[serde(default = "default_client_secret")]
+    pub client_secret: String,
+}
+
+fn default_issuer_env() -> String {
+    "OIDC_ISSUER".into()
+}
+
+fn default_client_id_env() -> String {
+    "OIDC_CLIENT_ID".into()
+}
+
+fn default_client_secret() -> String {
+    "oidc_client_secret".into()
 }
 
 /// A loaded `recipe.toml` and where it came from.
@@ -123,6 +166,19 @@ impl Recipe {
 
     pub fn name(&self) -> &str {
         &self.toml.name
+    }
+
+    /// Recipes to deploy before this one, in order: `requires`, `test_requires`, then the
+    /// SSO provider (each once).
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut deps: Vec<String> = vec![];
+        let provider = self.toml.sso.as_ref().map(|s| s.provider.clone());
+        for name in self.toml.requires.iter().chain(&self.toml.test_requires).cloned().chain(provider) {
+            if !deps.contains(&name) {
+                deps.push(name);
+            }
+        }
+        deps
     }
 
     /// The testbed fixture directory name, defaulting to the recipe name.
@@ -172,6 +228,16 @@ mod tests {
         assert_eq!(r.fixture(), "custom-html");
         assert_eq!(r.toml.upgrade.base, "previous");
         assert!(!r.toml.backup.capable);
+    }
+
+    #[test]
+    fn dependencies_come_in_order_and_once() {
+        let r = parse("name = \"app\"\nrequires = [\"db\", \"keycloak\"]\ntest_requires = [\"mail\"]\n[sso]\nprovider = \"keycloak\"\n").unwrap();
+        assert_eq!(r.dependencies(), ["db", "keycloak", "mail"]);
+        let sso = r.toml.sso.unwrap();
+        assert_eq!((sso.issuer_env.as_str(), sso.client_secret.as_str()), ("OIDC_ISSUER", "oidc_client_secret"));
+        let p = parse("name = \"keycloak\"\n[provides.oidc]\nadmin_user = \"admin\"\nadmin_secret = \"admin_password\"\n").unwrap();
+        assert_eq!(p.toml.provides.oidc.unwrap().admin_secret, "admin_password");
     }
 
     #[test]

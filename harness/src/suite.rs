@@ -66,45 +66,81 @@ impl Suite {
         }
     }
 
+    /// A suite from parts (the harness's own tests use fixtures outside `testbed/recipes`).
+    pub fn from_parts(recipe: Recipe, run: Arc<Run>, source: RecipeSource) -> Suite {
+        Suite { recipe, run, source }
+    }
+
+    /// The spec of this recipe at `rev`, with its dependencies deployed and handed over.
+    async fn spec(&self, purpose: &str, rev: Rev) -> Result<AppSpec> {
+        let mut spec = AppSpec::new(self.name(), self.source.clone(), rev, purpose);
+        if !self.recipe.dependencies().is_empty() {
+            let tag = crate::deploy::name_tag(self.run.id());
+            let (domain, _) = crate::deploy::names(self.name(), purpose, &tag, &self.run.config.domain_suffix);
+            let resolved = crate::resolve::resolve(&self.run, &self.recipe, &domain).await?;
+            spec.env.extend(resolved.env);
+            spec.secrets.extend(resolved.secrets);
+            spec.sso = resolved.sso;
+        }
+        Ok(spec)
+    }
+
     /// A deployment of its own (for tests that mutate data), at `rev`.
     pub async fn deploy(&self, purpose: &str, rev: Rev) -> Result<Deployment> {
-        Deployment::deploy(&self.run, AppSpec::new(self.name(), self.source.clone(), rev, purpose)).await
+        Deployment::deploy(&self.run, self.spec(purpose, rev).await?).await
     }
 
     /// The run's shared deployment of the head (deployed by the first caller of the run).
     pub async fn shared(&self) -> Result<Deployment> {
-        let dir = self.run.dir().join("shared");
-        let lock_path = dir.join(format!("{}.lock", self.name()));
-        let record_path = dir.join(format!("{}.app", self.name()));
-        let failed_path = dir.join(format!("{}.failed", self.name()));
-        let _lock = FileLock::exclusive(&lock_path, self.run.config.timeouts.shared, "the shared deployment").await?;
-        if let Ok(reason) = std::fs::read_to_string(&failed_path) {
-            return Err(HarnessError::deploy(
-                format!("shared deployment of {}", self.name()),
-                anyhow::format_err!("it failed earlier in this run: {reason}"),
-            ));
+        let spec = self.spec("shared", Rev::Head);
+        shared_deployment_with(&self.run, self.name(), self.source.clone(), spec).await
+    }
+}
+
+/// The run's one deployment under `key`: the first caller (in any process of the run) deploys
+/// `spec` and records it, every later caller attaches. The run's watcher removes it.
+pub async fn shared_deployment(run: &Arc<Run>, key: &str, source: RecipeSource, spec: AppSpec) -> Result<Deployment> {
+    shared_deployment_with(run, key, source, async { Ok(spec) }).await
+}
+
+/// Like [`shared_deployment`], building the spec (which may deploy dependencies) only when
+/// this caller is the one that deploys.
+async fn shared_deployment_with(
+    run: &Arc<Run>,
+    key: &str,
+    source: RecipeSource,
+    spec: impl std::future::Future<Output = Result<AppSpec>>,
+) -> Result<Deployment> {
+    let dir = run.dir().join("shared");
+    let lock_path = dir.join(format!("{key}.lock"));
+    let record_path = dir.join(format!("{key}.app"));
+    let failed_path = dir.join(format!("{key}.failed"));
+    let _lock = FileLock::exclusive(&lock_path, run.config.timeouts.shared, "the shared deployment").await?;
+    if let Ok(reason) = std::fs::read_to_string(&failed_path) {
+        return Err(HarnessError::deploy(
+            format!("shared deployment {key}"),
+            anyhow::format_err!("it failed earlier in this run: {reason}"),
+        ));
+    }
+    if let Ok(app_dir) = std::fs::read_to_string(&record_path) {
+        let d = Deployment::attach(run, Path::new(app_dir.trim()), source)?;
+        progress!("{}: attached to the shared deployment (run deploy count stays {})", d.stack(), deploy_count(run.dir()));
+        return Ok(d);
+    }
+    let deployed = match spec.await {
+        Ok(spec) => Deployment::deploy(run, spec).await,
+        Err(e) => Err(e),
+    };
+    match deployed {
+        Ok(mut d) => {
+            d.hand_to_run();
+            std::fs::write(&record_path, d.app_dir().display().to_string())
+                .map_err(|e| HarnessError::infra("recording the shared deployment", e))?;
+            Ok(d)
         }
-        if let Ok(app_dir) = std::fs::read_to_string(&record_path) {
-            let d = Deployment::attach(&self.run, Path::new(app_dir.trim()), self.source.clone())?;
-            progress!(
-                "{}: attached to the shared deployment (run deploy count stays {})",
-                d.stack(),
-                deploy_count(self.run.dir())
-            );
-            return Ok(d);
-        }
-        let spec = AppSpec::new(self.name(), self.source.clone(), Rev::Head, "shared");
-        match Deployment::deploy(&self.run, spec).await {
-            Ok(mut d) => {
-                d.hand_to_run();
-                std::fs::write(&record_path, d.app_dir().display().to_string())
-                    .map_err(|e| HarnessError::infra("recording the shared deployment", e))?;
-                Ok(d)
-            }
-            Err(e) => {
-                let _ = std::fs::write(&failed_path, e.to_string());
-                Err(e)
-            }
+        Err(e) => {
+            let _ = std::fs::write(&failed_path, e.to_string());
+            Err(e)
         }
     }
 }

@@ -62,7 +62,7 @@ pub fn ensure_watcher(config: &RunConfig) -> Result<()> {
                 anyhow::format_err!("it did not take {} within 20s; see watcher.log", lock_path.display()),
             ));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20)); // poll step; bounded by the 20 s deadline above
     }
     Ok(())
 }
@@ -83,10 +83,10 @@ pub fn watch(config: RunConfig) -> i32 {
         if !crate::proc::start_time(config.owner_pid).is_some() {
             break RunRecord { run_id: config.run_id.clone(), owner_pid: config.owner_pid, owner_start: 0, created_unix: 0, deadline_unix: 0 };
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100)); // poll step; ends when run.json appears or the owner is gone
     };
     while record.is_alive() {
-        std::thread::sleep(config.timeouts.poll);
+        std::thread::sleep(config.timeouts.poll); // poll step; `is_alive` turns false at the run deadline at the latest
     }
     if config.keep_on_failure && dir.join("failed").exists() {
         progress!(

@@ -165,7 +165,7 @@ async fn ensure_engine() -> Result<Swarm> {
         if start.elapsed() > Duration::from_secs(90) {
             return Err(HarnessError::infra("testbed: starting dockerd", anyhow::format_err!("no answer after 90s; see /var/log/ccci-dockerd.log")));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await; // poll step; bounded by the 90 s deadline above
     }
 }
 

@@ -84,6 +84,11 @@ impl Abra {
         AbraCmd::new(&["app", "secret", "generate", domain, "--all", "-m", "-n"])
     }
 
+    /// Inserts a value from a file (`-f`), so it never appears in a process list.
+    pub fn secret_insert_file(&self, domain: &str, name: &str, version: &str, file: &Path) -> AbraCmd {
+        AbraCmd::new(&["app", "secret", "insert", domain, name, version, &file.display().to_string(), "-f", "-n"])
+    }
+
     /// `-c` (no converge checks): the harness waits for convergence itself, with diagnostics.
     pub fn deploy(&self, domain: &str, rev: &Rev) -> AbraCmd {
         let mut cmd = AbraCmd::new(&["app", "deploy", domain]);
@@ -168,6 +173,14 @@ impl Abra {
         if !env_path.exists() {
             d.run().record("abra-env", &env_path.display().to_string())?;
             self.exec(&self.app_new(&recipe, &domain, *rev == Rev::Head)).await?;
+            for decl in d.env().secrets() {
+                let Some(value) = d.secret(&decl.name) else { continue };
+                let file = self.abra_dir.join(format!(".insert-{}", decl.name));
+                write_private(&file, value.expose())?;
+                let inserted = self.exec(&self.secret_insert_file(&domain, &decl.name, &decl.version, &file)).await;
+                let _ = std::fs::remove_file(&file);
+                inserted?;
+            }
             self.exec(&self.secret_generate_all(&domain)).await?;
         }
         std::fs::write(&env_path, d.env().render()).map_err(|e| HarnessError::infra("writing the app .env", e))?;
@@ -179,6 +192,18 @@ impl Abra {
     pub fn forget(&self, domain: &str) {
         let _ = std::fs::remove_file(self.env_path(domain));
     }
+}
+
+fn write_private(path: &Path, value: &str) -> Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    let mut file = std::fs::File::options()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| HarnessError::infra("writing a secret for abra", e))?;
+    file.write_all(value.as_bytes()).map_err(|e| HarnessError::infra("writing a secret for abra", e))
 }
 
 #[cfg(test)]
@@ -201,6 +226,10 @@ mod tests {
         assert_eq!(a.undeploy(d).args, ["app", "undeploy", d, "-n"]);
         assert_eq!(a.remove(d).args, ["app", "remove", d, "-n"]);
         assert_eq!(a.run(d, "app", &["cat", "/etc/os-release"]).args, ["app", "run", d, "app", "-t", "--", "cat", "/etc/os-release"]);
+        assert_eq!(
+            a.secret_insert_file(d, "oidc_client_secret", "v1", Path::new("/tmp/run/abra/.insert")).args,
+            ["app", "secret", "insert", d, "oidc_client_secret", "v1", "/tmp/run/abra/.insert", "-f", "-n"]
+        );
         assert_eq!(a.env_path(d), PathBuf::from(format!("/tmp/run/abra/servers/default/{d}.env")));
     }
 

@@ -41,11 +41,27 @@ pub struct AppSpec {
     pub purpose: String,
     /// `.env` settings on top of the recipe's `.env.sample`.
     pub env: Vec<(String, String)>,
+    /// Secret values to insert instead of generating them (by compose name).
+    pub secrets: Vec<(String, Secret)>,
+    /// The OIDC client made for this app at its SSO provider, if any.
+    pub sso: Option<SsoGrant>,
+}
+
+/// What the harness provisioned at an SSO provider for an app (the client secret lives with
+/// the app's other secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoGrant {
+    pub provider_domain: String,
+    pub realm: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// The app's secret holding the client secret.
+    pub client_secret_name: String,
 }
 
 impl AppSpec {
     pub fn new(recipe: &str, source: RecipeSource, rev: Rev, purpose: &str) -> AppSpec {
-        AppSpec { recipe: recipe.into(), source, rev, purpose: purpose.into(), env: vec![] }
+        AppSpec { recipe: recipe.into(), source, rev, purpose: purpose.into(), env: vec![], secrets: vec![], sso: None }
     }
 
     pub fn with_env(mut self, key: &str, value: impl Into<String>) -> AppSpec {
@@ -64,6 +80,11 @@ pub struct DeploymentRecord {
     pub rev: Option<String>,
     pub app_dir: PathBuf,
     pub purpose: String,
+    #[serde(default)]
+    pub sso: Option<SsoGrant>,
+    /// When the harness saw the stack converge (unix milliseconds), for reports and benchmarks.
+    #[serde(default)]
+    pub converged_at_ms: u64,
 }
 
 /// How deployments reach the Swarm.
@@ -138,10 +159,12 @@ impl Deployment {
                 rev: None,
                 app_dir,
                 purpose: spec.purpose.clone(),
+                sso: spec.sso.clone(),
+                converged_at_ms: 0,
             },
             source: spec.source.clone(),
             env: EnvFile::default(),
-            secrets: BTreeMap::new(),
+            secrets: spec.secrets.iter().cloned().collect(),
             driver,
             slot: Some(slot),
             attached: false,
@@ -192,6 +215,8 @@ impl Deployment {
         let labels = self.labels("app").await.unwrap_or_default();
         let timeout = stack::timeout_label(&labels, &self.record.stack).unwrap_or(self.run.config.timeouts.converge);
         self.run.swarm.wait_converged(&self.record.stack, timeout, self.run.config.timeouts.poll).await?;
+        self.record.converged_at_ms = crate::run::now_unix_ms();
+        self.save()?;
         self.wait_routed().await?;
         progress!("{}: {} serving after {:.1}s", self.record.stack, self.record.version, started.elapsed().as_secs_f64());
         Ok(())
@@ -288,6 +313,11 @@ impl Deployment {
         &self.record.version
     }
 
+    /// When the harness last saw the stack converge (unix milliseconds).
+    pub fn converged_at_ms(&self) -> u64 {
+        self.record.converged_at_ms
+    }
+
     pub fn run(&self) -> &Arc<Run> {
         &self.run
     }
@@ -295,6 +325,11 @@ impl Deployment {
     /// The app's effective `.env`.
     pub fn env(&self) -> &EnvFile {
         &self.env
+    }
+
+    /// The OIDC client provisioned for this app at its SSO provider.
+    pub fn sso(&self) -> Option<&SsoGrant> {
+        self.record.sso.as_ref()
     }
 
     /// A generated secret, by its compose name (`db_password`).

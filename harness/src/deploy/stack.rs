@@ -95,17 +95,19 @@ async fn create_secrets(d: &mut Deployment, stack: &str, run_id: &str) -> Result
     let docker = d.run().swarm.docker().clone();
     for decl in d.env().secrets() {
         let name = format!("{stack}_{}_{}", decl.name, decl.version);
-        if d.secret(&decl.name).is_some() && docker.inspect_secret(&name).await.is_ok() {
+        if docker.inspect_secret(&name).await.is_ok() {
             continue;
         }
-        if !decl.generate {
+        // A value handed in (an SSO client secret, a suite's insert) is inserted as it is.
+        let provided = d.secret(&decl.name).cloned();
+        if provided.is_none() && !decl.generate {
             return Err(HarnessError::Recipe {
                 path: "(app .env)".into(),
                 key: format!("SECRET_{}_VERSION", decl.name.to_ascii_uppercase()),
                 message: "marked generate=false: the suite must insert it before deploying".into(),
             });
         }
-        let value = Secret::generate(decl.length.unwrap_or(32));
+        let value = provided.unwrap_or_else(|| Secret::generate(decl.length.unwrap_or(32)));
         let spec = SecretSpec {
             name: Some(name.clone()),
             labels: Some([(RUN_LABEL.to_owned(), run_id.to_owned())].into()),
@@ -113,7 +115,7 @@ async fn create_secrets(d: &mut Deployment, stack: &str, run_id: &str) -> Result
             ..Default::default()
         };
         docker.create_secret(spec).await.map_err(|e| HarnessError::infra(format!("creating secret {name}"), e))?;
-        progress!("{stack}: secret {name} generated ({} chars)", value.expose().len());
+        progress!("{stack}: secret {name} created ({} chars)", value.expose().len());
         d.secrets_mut().insert(decl.name, value);
     }
     Ok(())

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod fault;
+mod resolver;
 mod slots;
 mod stack_driver;
 

@@ -1,0 +1,116 @@
+//! The dependency resolver: what `recipe.toml` asks for is deployed in the same run first.
+//!
+//! `requires` and `test_requires` name recipes (their crates' `recipe.toml` give the fixture);
+//! each is deployed once per run at its newest release and shared by every dependent of the
+//! run, holds a MAX_TESTS slot like any deployment, and is removed when the run ends.
+//! `[sso] provider` names a provider recipe whose `[provides.oidc]` says how to administer it:
+//! the resolver makes a realm and a confidential client for the dependent (redirect URIs on the
+//! dependent's domain) and hands over the issuer and client id as `.env` settings and the
+//! client secret as the dependent's secret, before the dependent deploys.
+
+use std::sync::Arc;
+
+use crate::{
+    checkout::{RecipeSource, Rev},
+    deploy::{AppSpec, Deployment, SsoGrant},
+    error::{HarnessError, Result},
+    oidc::{ClientSpec, KeycloakAdmin, Provider},
+    progress,
+    recipe::Recipe,
+    run::Run,
+    secret::Secret,
+};
+
+/// The dependencies of one deployment, ready to hand over.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// Recipe names deployed (or attached to) for this dependent, in order.
+    pub deployed: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub secrets: Vec<(String, Secret)>,
+    pub sso: Option<SsoGrant>,
+}
+
+/// Loads `recipes/<name>/recipe.toml` of a dependency, blaming the dependent's key if absent.
+fn dependency_recipe(run: &Run, dependent: &Recipe, name: &str) -> Result<Recipe> {
+    let dir = run.config.workspace_root.join("recipes").join(name);
+    if !dir.join("recipe.toml").is_file() {
+        return Err(HarnessError::Recipe {
+            path: dependent.path.clone(),
+            key: "requires".into(),
+            message: format!("{name:?} has no suite here ({} is missing)", dir.join("recipe.toml").display()),
+        });
+    }
+    Recipe::load(dir)
+}
+
+/// Deploys (or attaches to) every dependency of `recipe` and provisions its SSO client.
+/// `domain` is the dependent's domain, known before it deploys.
+pub async fn resolve(run: &Arc<Run>, recipe: &Recipe, domain: &str) -> Result<Resolved> {
+    let mut resolved = Resolved::default();
+    let provider_name = recipe.toml.sso.as_ref().map(|s| s.provider.clone());
+    let mut provider = None;
+    for name in recipe.dependencies() {
+        let dep = dependency_recipe(run, recipe, &name)?;
+        let source = RecipeSource::fixture(&run.config, dep.fixture()).await?;
+        let rev = match source.releases()?.pop() {
+            Some(latest) => Rev::Release(latest),
+            None => Rev::Head,
+        };
+        let key = format!("dep-{name}");
+        let spec = AppSpec::new(&name, source.clone(), rev, "dep");
+        let d = crate::suite::shared_deployment(run, &key, source, spec).await?;
+        progress!("{}: dependency {name} is {} ({})", recipe.name(), d.stack(), d.version());
+        resolved.deployed.push(name.clone());
+        if Some(&name) == provider_name.as_ref() {
+            provider = Some((dep, d));
+        }
+    }
+    if let (Some(sso), Some((provider_recipe, provider_d))) = (&recipe.toml.sso, provider) {
+        let grant = provision_sso(recipe, &provider_recipe, &provider_d, domain).await?;
+        resolved.env.push((sso.issuer_env.clone(), grant.0.issuer.clone()));
+        resolved.env.push((sso.client_id_env.clone(), grant.0.client_id.clone()));
+        resolved.secrets.push((sso.client_secret.clone(), grant.1));
+        resolved.sso = Some(grant.0);
+    }
+    Ok(resolved)
+}
+
+/// A realm named after the dependent's deployment and a confidential client for it.
+async fn provision_sso(recipe: &Recipe, provider_recipe: &Recipe, provider: &Deployment, domain: &str) -> Result<(SsoGrant, Secret)> {
+    let sso = recipe.toml.sso.as_ref().expect("called for SSO recipes only");
+    let Some(oidc) = &provider_recipe.toml.provides.oidc else {
+        return Err(HarnessError::Recipe {
+            path: recipe.path.clone(),
+            key: "sso.provider".into(),
+            message: format!("{} is not an OIDC provider (its recipe.toml has no [provides.oidc])", sso.provider),
+        });
+    };
+    let password = provider.secret(&oidc.admin_secret).cloned().ok_or_else(|| HarnessError::Recipe {
+        path: provider_recipe.path.clone(),
+        key: "provides.oidc.admin_secret".into(),
+        message: format!("the deployment has no secret {:?}", oidc.admin_secret),
+    })?;
+    let oidc_err = |what: &str, e: crate::oidc::OidcError| HarnessError::deploy(format!("{what} at {}", provider.domain()), e);
+    let endpoint = Provider::for_deployment(provider).map_err(|e| oidc_err("reaching the SSO provider", e))?;
+    let t = &provider.run().config.timeouts;
+    endpoint.wait_for_discovery("master", t.ready, t.poll).await?;
+    let admin = KeycloakAdmin::new(endpoint.clone(), &oidc.admin_user, password);
+    let realm = domain.split('.').next().unwrap_or(domain).to_owned();
+    if admin.realm(&realm).await.map_err(|e| oidc_err("reading the realm", e))?.is_none() {
+        admin.create_realm(&realm).await.map_err(|e| oidc_err("creating the realm", e))?;
+    }
+    let secret = Secret::generate(32);
+    let redirect = format!("https://{domain}/*");
+    let client = ClientSpec::confidential(recipe.name(), secret.clone(), &[redirect.as_str()]);
+    admin.create_client(&realm, &client).await.map_err(|e| oidc_err("creating the client", e))?;
+    let grant = SsoGrant {
+        provider_domain: provider.domain().to_owned(),
+        realm: realm.clone(),
+        issuer: endpoint.issuer(&realm),
+        client_id: recipe.name().to_owned(),
+        client_secret_name: sso.client_secret.clone(),
+    };
+    progress!("{}: SSO client {} in realm {realm} at {}", recipe.name(), grant.client_id, grant.provider_domain);
+    Ok((grant, secret))
+}
