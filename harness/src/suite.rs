@@ -85,6 +85,26 @@ impl Suite {
         Ok(spec)
     }
 
+    /// The version the head declares (`coop-cloud.${STACK_NAME}.version` in its compose.yml).
+    pub fn head_version(&self) -> Result<String> {
+        crate::deploy::stack::declared_version(&self.source.repo, self.name())?.ok_or_else(|| HarnessError::Recipe {
+            path: self.source.repo.join("compose.yml"),
+            key: "coop-cloud.${STACK_NAME}.version".into(),
+            message: "the head declares no version label".into(),
+        })
+    }
+
+    /// The upgrade test's starting point: its own deployment of [`Suite::upgrade_base`], and
+    /// that release's version.
+    pub async fn deploy_upgrade_base(&self) -> Result<(Deployment, String)> {
+        let base = self.upgrade_base()?;
+        let version = match &base {
+            Rev::Release(version) => version.clone(),
+            Rev::Head => unreachable!("upgrade bases are releases"),
+        };
+        Ok((self.deploy("upgrade", base).await?, version))
+    }
+
     /// A deployment of its own (for tests that mutate data), at `rev`.
     pub async fn deploy(&self, purpose: &str, rev: Rev) -> Result<Deployment> {
         Deployment::deploy(&self.run, self.spec(purpose, rev).await?).await

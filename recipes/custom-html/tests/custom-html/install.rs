@@ -29,8 +29,7 @@ async fn serves_the_seeded_index_as_html() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_the_head_release_and_image() -> anyhow::Result<()> {
     let (suite, app) = shared().await?;
-    let head = harness::deploy::stack::declared_version(&suite.source.repo, suite.name())?
-        .ok_or_else(|| anyhow::format_err!("head compose declares no version"))?;
+    let head = suite.head_version()?;
     assert_eq!(app.running_version().await?.as_deref(), Some(head.as_str()));
     let running = app.run().swarm.running_image(&app.service("app")).await?;
     let compose = std::fs::read_to_string(suite.source.repo.join("compose.yml"))?;

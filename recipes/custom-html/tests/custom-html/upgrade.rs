@@ -9,9 +9,7 @@ use harness::DataProbe as _;
 #[tokio::test(flavor = "multi_thread")]
 async fn upgrade_from_the_previous_release_keeps_content() -> anyhow::Result<()> {
     let suite = harness::Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
-    let base = suite.upgrade_base()?;
-    let Rev::Release(base_version) = base.clone() else { unreachable!("upgrade bases are releases") };
-    let mut app = suite.deploy("upgrade", base).await?;
+    let (mut app, base_version) = suite.deploy_upgrade_base().await?;
     let result = async {
         assert_eq!(app.running_version().await?.as_deref(), Some(base_version.as_str()), "the base release is not what runs");
         let image_before = app.run().swarm.running_image(&app.service("app")).await?;
@@ -20,8 +18,7 @@ async fn upgrade_from_the_previous_release_keeps_content() -> anyhow::Result<()>
 
         app.upgrade(Rev::Head).await?;
 
-        let head = harness::deploy::stack::declared_version(&suite.source.repo, suite.name())?
-            .ok_or_else(|| anyhow::format_err!("head compose declares no version"))?;
+        let head = suite.head_version()?;
         assert_ne!(head, base_version, "the head must declare a new version");
         assert_eq!(app.running_version().await?.as_deref(), Some(head.as_str()), "the deployment did not move to the head");
         let image_after = app.run().swarm.running_image(&app.service("app")).await?;
