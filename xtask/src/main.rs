@@ -1,18 +1,18 @@
 //! `cargo xtask`: the project's tasks (see matklad/cargo-xtask).
 //!
+//! - `affected --base <rev>`: which recipe crates `<rev>..HEAD` needs, and why;
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
 //! - `janitor`: removes resources of runs that are gone or past their deadline.
 //!
-//! xtask links the harness (for the testbed and the janitor) but never a recipe crate: it
-//! finds recipes through `cargo metadata` and runs them as cargo packages.
+//! The work lives in the `xtask` library (`src/lib.rs`); this file parses arguments. Errors
+//! print as one `error: ...` line and exit non-zero.
 
-mod run_tests;
-
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::{RunConfig, teardown::JanitorOptions};
+use xtask::{affected, run_tests};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -23,6 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Prints the recipe crates the commits `<base>..HEAD` need, with reasons.
+    Affected {
+        /// The revision to diff from (e.g. `origin/main`, `HEAD~1`).
+        #[arg(long)]
+        base: String,
+    },
     /// The offline testbed: a local single-node Swarm and the fixture images.
     Testbed {
         #[command(subcommand)]
@@ -57,7 +63,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // One line, whatever the error chain.
+            let text = format!("{e:#}");
+            eprintln!("error: {}", text.split_whitespace().collect::<Vec<_>>().join(" "));
             ExitCode::FAILURE
         }
     }
@@ -65,7 +73,12 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = || -> anyhow::Result<RunConfig> { Ok(RunConfig::from_env()?) };
+    let cwd = || -> anyhow::Result<PathBuf> { Ok(std::env::current_dir()?) };
     match cli.command {
+        Command::Affected { base } => {
+            let (_, text) = affected::run(&cwd()?, &base)?;
+            print!("{text}");
+        }
         Command::Testbed { action: TestbedAction::Up } => harness::testbed::up(&config()?).await?,
         Command::Testbed { action: TestbedAction::Status } => {
             let (ok, lines) = harness::testbed::status(&config()?).await;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use harness::{RunConfig, teardown::JanitorOptions};
 
 #[derive(clap::Args)]
-pub(crate) struct TestArgs {
+pub struct TestArgs {
     /// Recipe names, e.g. `custom-html` (package `recipe-custom-html`).
     #[arg(required = true)]
     recipes: Vec<String>,
@@ -24,7 +24,7 @@ pub(crate) struct TestArgs {
 }
 
 /// Recipe package names in the workspace, from `cargo metadata`.
-pub(crate) fn recipe_packages() -> anyhow::Result<Vec<String>> {
+pub fn recipe_packages() -> anyhow::Result<Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -44,7 +44,7 @@ pub(crate) fn recipe_packages() -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-pub(crate) async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let known = recipe_packages()?;
     let mut packages = vec![];
     for recipe in &args.recipes {

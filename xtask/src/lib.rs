@@ -1,0 +1,46 @@
+//! The library behind `cargo xtask`: everything the tasks do, so the CLI (`main.rs`) stays a
+//! thin argument parser and the integration tests (`xtask/tests/`) can drive the same code.
+//!
+//! - [`select`] and [`affected`]: which recipe crates a change needs, and why;
+//! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
+//!
+//! xtask links the harness but never a recipe crate: recipes are found through
+//! `cargo metadata` ([`workspace`]) and run as cargo packages.
+
+pub mod affected;
+pub mod pr;
+pub mod run_tests;
+pub mod select;
+pub mod workspace;
+
+/// `cargo`, as the environment names it (cargo sets `CARGO` for everything it runs).
+pub fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC timestamp (`2024-05-01T12:00:00Z`).
+pub fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(1_714_564_800 + 3661), "2024-05-01T13:01:01Z");
+    }
+}
