@@ -2,12 +2,16 @@
 //! thin argument parser and the integration tests (`xtask/tests/`) can drive the same code.
 //!
 //! - [`select`] and [`affected`]: which recipe crates a change needs, and why;
+//! - [`lint`]: `cargo xtask lint <recipe dir>`, the L5 rung;
+//! - [`matrix`]: `.drone.yml`, generated and checked;
 //! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
 //!
 //! xtask links the harness but never a recipe crate: recipes are found through
 //! `cargo metadata` ([`workspace`]) and run as cargo packages.
 
 pub mod affected;
+pub mod lint;
+pub mod matrix;
 pub mod pr;
 pub mod run_tests;
 pub mod select;

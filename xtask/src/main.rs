@@ -1,6 +1,8 @@
 //! `cargo xtask`: the project's tasks (see matklad/cargo-xtask).
 //!
 //! - `affected --base <rev>`: which recipe crates `<rev>..HEAD` needs, and why;
+//! - `lint <recipe dir>`: the L5 lint rung on a recipe checkout;
+//! - `matrix [--check]`: writes (or checks) `.drone.yml`;
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
 //! - `janitor`: removes resources of runs that are gone or past their deadline.
@@ -12,7 +14,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::{RunConfig, teardown::JanitorOptions};
-use xtask::{affected, run_tests};
+use xtask::{affected, lint, matrix, run_tests, workspace::Workspace};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -28,6 +30,20 @@ enum Command {
         /// The revision to diff from (e.g. `origin/main`, `HEAD~1`).
         #[arg(long)]
         base: String,
+    },
+    /// Lints a recipe checkout (compose.yml, .env.sample) against Co-op Cloud conventions.
+    Lint {
+        /// The recipe directory (a checkout, or `testbed/recipes/<name>/head`).
+        dir: PathBuf,
+        /// The recipe (for its recipe.toml); default: TYPE from the directory's .env.sample.
+        #[arg(long)]
+        recipe: Option<String>,
+    },
+    /// Writes .drone.yml from the workspace's recipe crates.
+    Matrix {
+        /// Fail (without writing) when .drone.yml is not what `matrix` would write.
+        #[arg(long)]
+        check: bool,
     },
     /// The offline testbed: a local single-node Swarm and the fixture images.
     Testbed {
@@ -79,6 +95,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_, text) = affected::run(&cwd()?, &base)?;
             print!("{text}");
         }
+        Command::Lint { dir, recipe } => return lint_command(&dir, recipe.as_deref()),
+        Command::Matrix { check } => {
+            let ws = Workspace::load(&cwd()?)?;
+            println!("{}", matrix::run(&ws, check)?);
+        }
         Command::Testbed { action: TestbedAction::Up } => harness::testbed::up(&config()?).await?,
         Command::Testbed { action: TestbedAction::Status } => {
             let (ok, lines) = harness::testbed::status(&config()?).await;
@@ -102,4 +123,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lint <dir>`: finds the recipe's `recipe.toml` (for `[backup] capable`) through the
+/// workspace, by `--recipe` or the checkout's `.env.sample` TYPE.
+fn lint_command(dir: &std::path::Path, recipe: Option<&str>) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    let name = recipe.map(str::to_owned).or_else(|| {
+        let sample = std::fs::read_to_string(dir.join(".env.sample")).ok()?;
+        sample.lines().find_map(|l| l.trim().strip_prefix("TYPE=").map(|t| t.trim().trim_matches('"').to_owned()))
+    });
+    let ws = Workspace::load(&std::env::current_dir()?)?;
+    let capable = match &name {
+        Some(name) => match ws.recipe_named(name) {
+            Some(r) => Some(r.backup_capable),
+            None if recipe.is_some() => anyhow::bail!("no recipe crate for {name:?} (known recipes: {})", ws.recipe_names()),
+            None => None,
+        },
+        None => None,
+    };
+    let report = lint::lint_dir(dir, capable);
+    print!("{}", report.table());
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

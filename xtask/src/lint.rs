@@ -1,0 +1,453 @@
+//! `cargo xtask lint <recipe dir>`: the L5 rung, static checks of a recipe checkout against
+//! Co-op Cloud conventions (the ones `abra recipe lint` and the deploy tooling rely on).
+//!
+//! | check | what it wants |
+//! |---|---|
+//! | `compose-version` | `compose.yml` declares `version: "3.8"` |
+//! | `app-service` | a service named `app` (abra's default service) |
+//! | `healthchecks` | every service has a healthcheck (convergence depends on it) |
+//! | `image-tags` | every image pinned to a literal tag or digest, never `latest` |
+//! | `env-sample` | `.env.sample` sets `TYPE` and `DOMAIN` |
+//! | `traefik-enable` | `traefik.enable=true` in the app's `deploy.labels` |
+//! | `version-label` | a `coop-cloud.${STACK_NAME}.version` label (what abra reads back) |
+//! | `backupbot` | a `backupbot.backup` label when `recipe.toml` says `[backup] capable = true` |
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_yaml::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: CheckStatus,
+    pub message: String,
+}
+
+fn pass(id: &'static str, message: impl Into<String>) -> Check {
+    Check { id, status: CheckStatus::Pass, message: message.into() }
+}
+
+fn fail(id: &'static str, message: impl Into<String>) -> Check {
+    Check { id, status: CheckStatus::Fail, message: message.into() }
+}
+
+fn skip(id: &'static str, message: impl Into<String>) -> Check {
+    Check { id, status: CheckStatus::Skip, message: message.into() }
+}
+
+/// All checks of one recipe directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct LintReport {
+    pub dir: String,
+    pub checks: Vec<Check>,
+}
+
+impl LintReport {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.status != CheckStatus::Fail)
+    }
+
+    pub fn failures(&self) -> usize {
+        self.checks.iter().filter(|c| c.status == CheckStatus::Fail).count()
+    }
+
+    /// A plain-text table, one check a line.
+    pub fn table(&self) -> String {
+        let mut out = format!("lint {}\n", self.dir);
+        for c in &self.checks {
+            let mark = match c.status {
+                CheckStatus::Pass => "pass",
+                CheckStatus::Fail => "FAIL",
+                CheckStatus::Skip => "skip",
+            };
+            out.push_str(&format!("  {mark}  {:<16} {}\n", c.id, c.message));
+        }
+        out.push_str(&format!(
+            "lint: {} of {} checks failed\n",
+            self.failures(),
+            self.checks.len()
+        ));
+        out
+    }
+}
+
+/// Lints `dir`. `backup_capable` is `recipe.toml`'s `[backup] capable`, `None` when no
+/// recipe crate is known for the checkout (the backupbot check is then skipped, saying why).
+pub fn lint_dir(dir: &Path, backup_capable: Option<bool>) -> LintReport {
+    let compose_path = dir.join("compose.yml");
+    let compose = match std::fs::read_to_string(&compose_path) {
+        Ok(text) => serde_yaml::from_str::<Value>(&text).map_err(|e| format!("compose.yml is not YAML: {e}")),
+        Err(e) => Err(format!("cannot read {}: {e}", compose_path.display())),
+    };
+    let env_sample = std::fs::read_to_string(dir.join(".env.sample")).ok();
+    LintReport { dir: dir.display().to_string(), checks: checks(compose.as_ref().map_err(String::as_str), env_sample.as_deref(), backup_capable) }
+}
+
+/// Every check over the parsed inputs.
+pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_capable: Option<bool>) -> Vec<Check> {
+    let mut out = vec![];
+    match compose {
+        Ok(compose) => {
+            out.push(compose_version(compose));
+            out.push(app_service(compose));
+            out.push(healthchecks(compose));
+            out.push(image_tags(compose));
+        }
+        Err(e) => {
+            for id in ["compose-version", "app-service", "healthchecks", "image-tags"] {
+                out.push(fail(id, e));
+            }
+        }
+    }
+    out.push(env_sample_check(env_sample));
+    match compose {
+        Ok(compose) => {
+            out.push(traefik_enable(compose));
+            out.push(version_label(compose));
+            out.push(backupbot(compose, backup_capable));
+        }
+        Err(e) => {
+            for id in ["traefik-enable", "version-label", "backupbot"] {
+                out.push(fail(id, e));
+            }
+        }
+    }
+    out
+}
+
+fn services(compose: &Value) -> Vec<(String, &Value)> {
+    compose
+        .get("services")
+        .and_then(Value::as_mapping)
+        .map(|m| m.iter().map(|(k, v)| (k.as_str().unwrap_or("?").to_owned(), v)).collect())
+        .unwrap_or_default()
+}
+
+/// A YAML scalar as text (`true`, `3.8` and `"x"` alike).
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Labels under `key` (`labels` or `deploy.labels`), list or map form, as (name, value).
+fn labels_at(service: &Value, deploy: bool) -> Vec<(String, String)> {
+    let holder = if deploy { service.get("deploy") } else { Some(service) };
+    let Some(labels) = holder.and_then(|h| h.get("labels")) else { return vec![] };
+    match labels {
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(scalar)
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.trim().to_owned(), v.trim().to_owned()),
+                None => (l.trim().to_owned(), String::new()),
+            })
+            .collect(),
+        Value::Mapping(map) => map
+            .iter()
+            .filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or_default())))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+pub fn compose_version(compose: &Value) -> Check {
+    const ID: &str = "compose-version";
+    match compose.get("version").and_then(scalar) {
+        Some(v) if v == "3.8" => pass(ID, "version: \"3.8\""),
+        Some(v) => fail(ID, format!("version is {v:?}, Co-op Cloud recipes use \"3.8\"")),
+        None => fail(ID, "compose.yml has no `version:`; Co-op Cloud recipes declare version: \"3.8\""),
+    }
+}
+
+pub fn app_service(compose: &Value) -> Check {
+    const ID: &str = "app-service";
+    let names: Vec<String> = services(compose).into_iter().map(|(n, _)| n).collect();
+    if names.iter().any(|n| n == "app") {
+        pass(ID, "service `app` present")
+    } else if names.is_empty() {
+        fail(ID, "compose.yml has no services")
+    } else {
+        fail(ID, format!("no service named `app` (services: {}); abra expects the main service to be `app`", names.join(", ")))
+    }
+}
+
+pub fn healthchecks(compose: &Value) -> Check {
+    const ID: &str = "healthchecks";
+    let all = services(compose);
+    if all.is_empty() {
+        return fail(ID, "compose.yml has no services");
+    }
+    let missing: Vec<String> = all
+        .iter()
+        .filter(|(_, s)| {
+            let Some(hc) = s.get("healthcheck") else { return true };
+            let disabled = hc.get("disable").and_then(Value::as_bool).unwrap_or(false);
+            let test_none = hc.get("test").and_then(Value::as_sequence).and_then(|t| t.first()).and_then(Value::as_str) == Some("NONE");
+            disabled || test_none || hc.get("test").is_none()
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    if missing.is_empty() {
+        pass(ID, format!("all {} service(s) have a healthcheck", all.len()))
+    } else {
+        fail(ID, format!("no healthcheck on: {}", missing.join(", ")))
+    }
+}
+
+/// Why an image reference is not pinned, if it is not.
+pub fn unpinned(image: &str) -> Option<String> {
+    if image.contains('@') {
+        return None; // a digest pins it
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        None => Some(format!("{image} has no tag (means latest)")),
+        Some((_, "latest")) => Some(format!("{image} uses the `latest` tag")),
+        Some((_, tag)) if tag.contains('$') => Some(format!("{image}: the tag comes from a variable")),
+        Some((_, "")) => Some(format!("{image} has an empty tag")),
+        Some(_) => None,
+    }
+}
+
+pub fn image_tags(compose: &Value) -> Check {
+    const ID: &str = "image-tags";
+    let all = services(compose);
+    if all.is_empty() {
+        return fail(ID, "compose.yml has no services");
+    }
+    let mut problems = vec![];
+    for (name, service) in &all {
+        match service.get("image").and_then(scalar) {
+            Some(image) => problems.extend(unpinned(&image).map(|p| format!("{name}: {p}"))),
+            None => problems.push(format!("{name}: no image")),
+        }
+    }
+    if problems.is_empty() {
+        pass(ID, format!("all {} image(s) pinned", all.len()))
+    } else {
+        fail(ID, problems.join("; "))
+    }
+}
+
+pub fn env_sample_check(env_sample: Option<&str>) -> Check {
+    const ID: &str = "env-sample";
+    let Some(text) = env_sample else { return fail(ID, ".env.sample is missing") };
+    let set = |key: &str| {
+        text.lines().map(str::trim).filter(|l| !l.starts_with('#')).any(|l| {
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            l.split_once('=').is_some_and(|(k, v)| k.trim() == key && !v.trim().is_empty())
+        })
+    };
+    let missing: Vec<&str> = ["TYPE", "DOMAIN"].into_iter().filter(|k| !set(k)).collect();
+    if missing.is_empty() {
+        pass(ID, ".env.sample sets TYPE and DOMAIN")
+    } else {
+        fail(ID, format!(".env.sample does not set {}", missing.join(" or ")))
+    }
+}
+
+pub fn traefik_enable(compose: &Value) -> Check {
+    const ID: &str = "traefik-enable";
+    let Some(app) = compose.get("services").and_then(|s| s.get("app")) else {
+        return fail(ID, "no `app` service to route");
+    };
+    let on = |labels: Vec<(String, String)>| labels.iter().any(|(k, v)| k == "traefik.enable" && v == "true");
+    if on(labels_at(app, true)) {
+        pass(ID, "app has traefik.enable=true")
+    } else if on(labels_at(app, false)) {
+        fail(ID, "traefik.enable=true is under `labels:` (container labels); in Swarm mode Traefik reads `deploy.labels`")
+    } else {
+        fail(ID, "app's deploy.labels lack traefik.enable=true: Traefik will not route to it")
+    }
+}
+
+pub fn version_label(compose: &Value) -> Check {
+    const ID: &str = "version-label";
+    const KEY: &str = "coop-cloud.${STACK_NAME}.version";
+    let found = services(compose).into_iter().find_map(|(name, s)| {
+        labels_at(s, true).into_iter().find(|(k, _)| k == KEY).map(|(_, v)| (name, v))
+    });
+    match found {
+        Some((name, v)) if !v.is_empty() => pass(ID, format!("{name}: {KEY}={v}")),
+        Some((name, _)) => fail(ID, format!("{name}: {KEY} is empty")),
+        None => fail(ID, format!("no `{KEY}` deploy label: abra cannot tell which version is deployed")),
+    }
+}
+
+pub fn backupbot(compose: &Value, backup_capable: Option<bool>) -> Check {
+    const ID: &str = "backupbot";
+    let Some(capable) = backup_capable else {
+        return skip(ID, "no recipe crate known for this checkout: its recipe.toml would say whether it is backup-capable");
+    };
+    if !capable {
+        return skip(ID, "recipe.toml: [backup] capable = false");
+    }
+    let found = services(compose).into_iter().find_map(|(name, s)| {
+        labels_at(s, true).into_iter().find(|(k, _)| k == "backupbot.backup").map(|(_, v)| (name, v))
+    });
+    match found {
+        Some((name, v)) if v != "false" && !v.is_empty() => pass(ID, format!("{name}: backupbot.backup={v}")),
+        Some((name, v)) => fail(ID, format!("{name}: backupbot.backup={v:?} turns backups off, but recipe.toml says backup-capable")),
+        None => fail(ID, "recipe.toml says [backup] capable = true, but no service has a backupbot.backup deploy label"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    /// The shape of a real Co-op Cloud recipe (the custom-html fixture, trimmed).
+    const GOOD: &str = r#"
+version: "3.8"
+services:
+  app:
+    image: nginx:1.22.1
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost"]
+    deploy:
+      labels:
+        - "traefik.enable=true"
+        - "coop-cloud.${STACK_NAME}.version=1.0.0+1.22.1"
+        - "backupbot.backup=${ENABLE_BACKUPS:-true}"
+"#;
+
+    #[rstest]
+    #[case::quoted("version: \"3.8\"", CheckStatus::Pass)]
+    #[case::number("version: 3.8", CheckStatus::Pass)]
+    #[case::old("version: \"3.7\"", CheckStatus::Fail)]
+    #[case::three("version: \"3\"", CheckStatus::Fail)]
+    #[case::absent("services: {}", CheckStatus::Fail)]
+    fn compose_version_must_be_3_8(#[case] text: &str, #[case] expected: CheckStatus) {
+        assert_eq!(compose_version(&yaml(text)).status, expected, "{text}");
+    }
+
+    #[rstest]
+    #[case::present("services: {app: {image: a:1}, db: {image: b:2}}", CheckStatus::Pass)]
+    #[case::named_otherwise("services: {web: {image: a:1}}", CheckStatus::Fail)]
+    #[case::no_services("version: \"3.8\"", CheckStatus::Fail)]
+    fn a_service_must_be_called_app(#[case] text: &str, #[case] expected: CheckStatus) {
+        assert_eq!(app_service(&yaml(text)).status, expected, "{text}");
+    }
+
+    #[rstest]
+    #[case::all("services: {app: {healthcheck: {test: [CMD, 'true']}}, db: {healthcheck: {test: 'pg_isready'}}}", CheckStatus::Pass, "")]
+    #[case::one_missing("services: {app: {healthcheck: {test: [CMD, 'true']}}, db: {image: x:1}}", CheckStatus::Fail, "db")]
+    #[case::disabled("services: {app: {healthcheck: {disable: true}}}", CheckStatus::Fail, "app")]
+    #[case::none_test("services: {app: {healthcheck: {test: [NONE]}}}", CheckStatus::Fail, "app")]
+    #[case::no_test("services: {app: {healthcheck: {interval: 5s}}}", CheckStatus::Fail, "app")]
+    fn every_service_needs_a_healthcheck(#[case] text: &str, #[case] expected: CheckStatus, #[case] names: &str) {
+        let check = healthchecks(&yaml(text));
+        assert_eq!(check.status, expected, "{text}: {}", check.message);
+        assert!(check.message.contains(names), "{}", check.message);
+    }
+
+    #[rstest]
+    #[case::tag("nginx:1.22.1", None)]
+    #[case::registry_port("registry.local:5000/team/app:2.1", None)]
+    #[case::digest("nginx@sha256:0123abcd", None)]
+    #[case::tag_and_digest("nginx:1.22@sha256:0123abcd", None)]
+    #[case::no_tag("nginx", Some("has no tag"))]
+    #[case::registry_port_no_tag("registry.local:5000/team/app", Some("has no tag"))]
+    #[case::latest("nginx:latest", Some("`latest`"))]
+    #[case::variable("nginx:${NGINX_VERSION}", Some("variable"))]
+    fn images_are_pinned_to_a_literal_tag(#[case] image: &str, #[case] problem: Option<&str>) {
+        let found = unpinned(image);
+        match problem {
+            None => assert_eq!(found, None, "{image}"),
+            Some(p) => assert!(found.as_deref().is_some_and(|f| f.contains(p)), "{image}: {found:?}"),
+        }
+    }
+
+    #[rstest]
+    #[case::pinned("services: {app: {image: a:1}, db: {image: 'postgres:16'}}", CheckStatus::Pass)]
+    #[case::one_latest("services: {app: {image: a:1}, db: {image: 'postgres:latest'}}", CheckStatus::Fail)]
+    #[case::build_only("services: {app: {build: .}}", CheckStatus::Fail)]
+    fn every_service_image_is_checked(#[case] text: &str, #[case] expected: CheckStatus) {
+        assert_eq!(image_tags(&yaml(text)).status, expected, "{text}");
+    }
+
+    #[rstest]
+    #[case::both(Some("TYPE=custom-html\nDOMAIN=x.example.com\n"), CheckStatus::Pass)]
+    #[case::exported(Some("export TYPE=x\nexport DOMAIN=y\n"), CheckStatus::Pass)]
+    #[case::commented_domain(Some("TYPE=x\n#DOMAIN=y\n"), CheckStatus::Fail)]
+    #[case::empty_type(Some("TYPE=\nDOMAIN=y\n"), CheckStatus::Fail)]
+    #[case::missing_file(None, CheckStatus::Fail)]
+    fn env_sample_sets_type_and_domain(#[case] text: Option<&str>, #[case] expected: CheckStatus) {
+        assert_eq!(env_sample_check(text).status, expected, "{text:?}");
+    }
+
+    #[rstest]
+    #[case::list("services: {app: {deploy: {labels: ['traefik.enable=true']}}}", CheckStatus::Pass)]
+    #[case::map_bool("services: {app: {deploy: {labels: {traefik.enable: true}}}}", CheckStatus::Pass)]
+    #[case::map_string("services: {app: {deploy: {labels: {traefik.enable: 'true'}}}}", CheckStatus::Pass)]
+    #[case::off("services: {app: {deploy: {labels: ['traefik.enable=false']}}}", CheckStatus::Fail)]
+    #[case::container_labels("services: {app: {labels: ['traefik.enable=true']}}", CheckStatus::Fail)]
+    #[case::on_another_service("services: {app: {image: a:1}, web: {deploy: {labels: ['traefik.enable=true']}}}", CheckStatus::Fail)]
+    fn traefik_is_enabled_on_app_deploy_labels(#[case] text: &str, #[case] expected: CheckStatus) {
+        assert_eq!(traefik_enable(&yaml(text)).status, expected, "{text}");
+    }
+
+    #[rstest]
+    #[case::present("services: {app: {deploy: {labels: ['coop-cloud.${STACK_NAME}.version=1.0.0+1.2']}}}", CheckStatus::Pass)]
+    #[case::empty("services: {app: {deploy: {labels: ['coop-cloud.${STACK_NAME}.version=']}}}", CheckStatus::Fail)]
+    #[case::hardcoded_stack("services: {app: {deploy: {labels: ['coop-cloud.myapp.version=1.0.0']}}}", CheckStatus::Fail)]
+    #[case::absent("services: {app: {deploy: {labels: ['traefik.enable=true']}}}", CheckStatus::Fail)]
+    fn a_version_label_names_the_stack(#[case] text: &str, #[case] expected: CheckStatus) {
+        assert_eq!(version_label(&yaml(text)).status, expected, "{text}");
+    }
+
+    #[rstest]
+    #[case::capable_labelled("services: {app: {deploy: {labels: ['backupbot.backup=true']}}}", Some(true), CheckStatus::Pass)]
+    #[case::capable_variable("services: {app: {deploy: {labels: ['backupbot.backup=${ENABLE_BACKUPS:-true}']}}}", Some(true), CheckStatus::Pass)]
+    #[case::capable_unlabelled("services: {app: {image: a:1}}", Some(true), CheckStatus::Fail)]
+    #[case::capable_switched_off("services: {app: {deploy: {labels: ['backupbot.backup=false']}}}", Some(true), CheckStatus::Fail)]
+    #[case::db_labelled("services: {app: {image: a:1}, db: {deploy: {labels: {backupbot.backup: 'true'}}}}", Some(true), CheckStatus::Pass)]
+    #[case::not_capable("services: {app: {image: a:1}}", Some(false), CheckStatus::Skip)]
+    #[case::unknown_recipe("services: {app: {image: a:1}}", None, CheckStatus::Skip)]
+    fn backup_capable_recipes_carry_backupbot_labels(#[case] text: &str, #[case] capable: Option<bool>, #[case] expected: CheckStatus) {
+        let check = backupbot(&yaml(text), capable);
+        assert_eq!(check.status, expected, "{text}: {}", check.message);
+        assert!(!check.message.is_empty(), "a skip says why");
+    }
+
+    #[test]
+    fn a_conventional_recipe_passes_every_check() {
+        let checks = checks(Ok(&yaml(GOOD)), Some("TYPE=x\nDOMAIN=x.example.com\n"), Some(true));
+        assert_eq!(checks.len(), 8);
+        let failed: Vec<&Check> = checks.iter().filter(|c| c.status != CheckStatus::Pass).collect();
+        assert!(failed.is_empty(), "{failed:?}");
+    }
+
+    #[test]
+    fn an_unreadable_compose_fails_every_compose_check() {
+        let checks = checks(Err("cannot read compose.yml"), Some("TYPE=x\nDOMAIN=y\n"), Some(true));
+        assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Fail).count(), 7);
+        assert_eq!(checks.iter().find(|c| c.id == "env-sample").unwrap().status, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn the_testbed_fixture_head_is_lint_clean() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testbed/recipes/custom-html/head");
+        let report = lint_dir(&dir, Some(true));
+        assert!(report.passed(), "{}", report.table());
+    }
+}
