@@ -10,6 +10,7 @@
 //! `cargo metadata` ([`workspace`]) and run as cargo packages.
 
 pub mod affected;
+pub mod gitea;
 pub mod lint;
 pub mod matrix;
 pub mod pr;

@@ -1,8 +1,10 @@
-//! Shared by xtask's integration tests: a way to run the real `xtask`
+//! Shared by xtask's integration tests: the Gitea fake and a way to run the real `xtask`
 //! binary (what `cargo xtask` runs) with a clean environment.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
+
+pub(crate) mod gitea_fake;
 
 use std::{
     path::{Path, PathBuf},
