@@ -147,9 +147,46 @@ fn capabilities(profile: &Path, suffix: &str, ingress: std::net::SocketAddr) -> 
     caps.as_object().expect("a JSON object").clone()
 }
 
-/// Runs `body` with a fresh browser session; see the module docs. `name` names the
-/// screenshot (`<artifacts>/screenshots/<name>-<unix time>.png`) taken on failure.
+/// Where a browser session lives and what it trusts and resolves.
+#[derive(Debug, Clone)]
+pub struct BrowserEnv {
+    /// Per-session `$HOME`s (NSS database, profile) are made below this and removed after.
+    pub home_root: PathBuf,
+    /// Screenshots of failed sessions go to `<artifacts>/screenshots/`.
+    pub artifacts: PathBuf,
+    /// The only CA Chromium trusts.
+    pub ca_pem: PathBuf,
+    /// `*.<domain_suffix>` resolves to `ingress`.
+    pub domain_suffix: String,
+    pub ingress: std::net::SocketAddr,
+}
+
+impl BrowserEnv {
+    /// The run's: its directory, artifacts, the testbed CA and ingress.
+    pub fn of_run(run: &Run) -> BrowserEnv {
+        BrowserEnv {
+            home_root: run.dir().join("browser"),
+            artifacts: run.artifacts(),
+            ca_pem: crate::testbed::ca_cert_path(&run.config),
+            domain_suffix: run.config.domain_suffix.clone(),
+            ingress: run.config.ingress,
+        }
+    }
+}
+
+/// Runs `body` with a fresh browser session of the run; see the module docs. `name` names the
+/// screenshot (`<artifacts>/screenshots/<name>-<unix time>.png`) taken on failure. The result
+/// is the body's (an `anyhow` leaf error) or a [`HarnessError`] from the browser's setup.
 pub async fn with_browser<T, F, Fut>(run: &Run, name: &str, body: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    with_browser_in(&BrowserEnv::of_run(run), name, body).await
+}
+
+/// [`with_browser`] with an explicit environment.
+pub async fn with_browser_in<T, F, Fut>(env: &BrowserEnv, name: &str, body: F) -> anyhow::Result<T>
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -158,13 +195,12 @@ where
     // aws-lc-rs, and fantoccini's rustls connector asks for the process default. Already
     // installed is fine.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let config = &run.config;
-    let home = run.dir().join("browser").join(format!("{name}-{}-{}", std::process::id(), crate::run::now_unix()));
+    let home = env.home_root.join(format!("{name}-{}-{}", std::process::id(), crate::run::now_unix()));
     let profile = home.join("profile");
     std::fs::create_dir_all(&profile).infra(|| format!("creating {}", profile.display()))?;
-    trust_store(&home, &crate::testbed::ca_cert_path(config))?;
+    trust_store(&home, &env.ca_pem)?;
     let driver = Chromedriver::start(&home).await?;
-    let result = session(&driver, &profile, config, run, name, body).await;
+    let result = session(&driver, &profile, env, name, body).await;
     driver.stop().await;
     let _ = std::fs::remove_dir_all(&home);
     match result {
@@ -175,7 +211,7 @@ where
 
 type Caught<T> = std::result::Result<anyhow::Result<T>, Box<dyn std::any::Any + Send>>;
 
-async fn session<T, F, Fut>(driver: &Chromedriver, profile: &Path, config: &crate::RunConfig, run: &Run, name: &str, body: F) -> Caught<T>
+async fn session<T, F, Fut>(driver: &Chromedriver, profile: &Path, env: &BrowserEnv, name: &str, body: F) -> Caught<T>
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -183,7 +219,7 @@ where
     let connect = async {
         let mut builder = fantoccini::ClientBuilder::rustls().map_err(|e| HarnessError::infra("building the WebDriver client", e))?;
         builder
-            .capabilities(capabilities(profile, &config.domain_suffix, config.ingress))
+            .capabilities(capabilities(profile, &env.domain_suffix, env.ingress))
             .connect(&driver.url())
             .await
             .map_err(|e| HarnessError::infra("opening a Chromium session", anyhow::format_err!("{e}")))
@@ -195,7 +231,7 @@ where
     let outcome = AssertUnwindSafe(body(client.clone())).catch_unwind().await;
     let failed = !matches!(outcome, Ok(Ok(_)));
     if failed {
-        screenshot(&client, run, name).await;
+        screenshot(&client, &env.artifacts, name).await;
     }
     if let Err(e) = client.close().await {
         progress!("browser {name}: closing the session failed: {e}");
@@ -203,8 +239,8 @@ where
     outcome
 }
 
-async fn screenshot(client: &Client, run: &Run, name: &str) {
-    let dir = run.artifacts().join("screenshots");
+async fn screenshot(client: &Client, artifacts: &Path, name: &str) {
+    let dir = artifacts.join("screenshots");
     let path = dir.join(format!("{name}-{}.png", crate::run::now_unix()));
     let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
     match client.screenshot().await {
@@ -214,6 +250,14 @@ async fn screenshot(client: &Client, run: &Run, name: &str) {
         },
         Err(e) => progress!("browser {name}: failed at {url}; no screenshot: {e}"),
     }
+}
+
+/// The error code (`ERR_NAME_NOT_RESOLVED`, `ERR_CERT_AUTHORITY_INVALID`, ...) when the
+/// browser shows Chromium's network error page instead of a page.
+pub async fn net_error(client: &Client) -> Option<String> {
+    let el = client.find(fantoccini::Locator::Css("#main-frame-error")).await.ok()?;
+    let text = el.text().await.unwrap_or_default();
+    Some(text.split_whitespace().find(|w| w.starts_with("ERR_")).unwrap_or("an unknown network error").to_owned())
 }
 
 #[cfg(test)]
@@ -229,5 +273,35 @@ mod tests {
         assert!(args.contains(&"--no-sandbox"));
         assert!(!caps.contains_key("acceptInsecureCerts"));
         assert!(!args.iter().any(|a| a.contains("ignore-certificate-errors")));
+    }
+
+    /// Needs Chromium, chromedriver, certutil and the testbed (its CA and ingress): the
+    /// proxy's own page loads over TLS verified against the testbed CA, and a host that does
+    /// not resolve shows Chromium's error page, which `net_error` reads.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn chromium_trusts_the_testbed_ca_and_reports_network_errors_by_code() -> anyhow::Result<()> {
+        let config = crate::RunConfig::from_env()?;
+        let dir = std::env::temp_dir().join(format!("ccci-browser-test-{}", std::process::id()));
+        let env = BrowserEnv {
+            home_root: dir.join("home"),
+            artifacts: dir.join("artifacts"),
+            ca_pem: crate::testbed::ca_cert_path(&config),
+            domain_suffix: config.domain_suffix.clone(),
+            ingress: config.ingress,
+        };
+        let host = format!("no-such-app.{}", config.domain_suffix);
+        let (proxy_page, proxy_error, unresolved_error) = with_browser_in(&env, "selftest", |client| async move {
+            client.goto(&format!("https://{host}/")).await?;
+            let page = client.source().await?;
+            let proxy_error = net_error(&client).await;
+            let _ = client.goto("https://nothing.invalid/").await;
+            Ok((page, proxy_error, net_error(&client).await))
+        })
+        .await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(proxy_error, None, "the testbed certificate was not trusted");
+        assert!(proxy_page.contains(crate::ingress::FALLBACK_MARKER), "not the proxy's page: {proxy_page}");
+        assert_eq!(unresolved_error.as_deref(), Some("ERR_NAME_NOT_RESOLVED"));
+        Ok(())
     }
 }

@@ -625,6 +625,12 @@ impl OidcClient {
     /// authorization URL, fills `username`/`password` in the login form, submits, and waits
     /// (at most `timeout`) until the browser is at the redirect URI with a code and the state
     /// sent, or the login page shows an error.
+    ///
+    /// Chromium aborts page loads with `ERR_NETWORK_CHANGED` when network interfaces come and
+    /// go, which Docker does whenever any stack on the host is deployed or removed. That one
+    /// error says nothing about the provider, so the login starts over from the authorization
+    /// URL (at most [`LOGIN_ATTEMPTS`] times); every other browser error page (a certificate
+    /// error included) fails the login.
     pub async fn browser_login(
         &self,
         browser: &fantoccini::Client,
@@ -633,43 +639,65 @@ impl OidcClient {
         password: &Secret,
         timeout: Duration,
     ) -> Result<LoginOutcome, OidcError> {
+        let mut attempt = 1;
+        loop {
+            match self.login_attempt(browser, request, username, password, timeout).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::NetworkChanged(at) if attempt < LOGIN_ATTEMPTS => {
+                    crate::progress!("browser login: Chromium reported ERR_NETWORK_CHANGED {at}; starting the login over");
+                    attempt += 1;
+                }
+                Attempt::NetworkChanged(at) => {
+                    return Err(OidcError::Browser(format!("ERR_NETWORK_CHANGED {at}, {LOGIN_ATTEMPTS} times in a row")));
+                }
+            }
+        }
+    }
+
+    async fn login_attempt(
+        &self,
+        browser: &fantoccini::Client,
+        request: &AuthRequest,
+        username: &str,
+        password: &Secret,
+        timeout: Duration,
+    ) -> Result<Attempt, OidcError> {
         use fantoccini::Locator;
         let redirect = self.redirect_uri.clone().ok_or_else(|| OidcError::Config("the client has no redirect URI".into()))?;
-        let cmd = |what: &str, e: fantoccini::error::CmdError| OidcError::Browser(format!("{what}: {e}"));
-        browser.goto(&request.url).await.map_err(|e| cmd("opening the authorization URL", e))?;
-        let form = browser
-            .wait()
-            .at_most(timeout)
-            .for_element(Locator::Css("form#kc-form-login, form:has(input[name=password])"))
-            .await
-            .map_err(|e| cmd("waiting for the login form", e))?;
-        let find = |name: &'static str| {
-            let form = form.clone();
-            async move { form.find(Locator::Css(&format!("input[name={name}]"))).await }
-        };
-        find("username").await.map_err(|e| cmd("finding the username field", e))?.send_keys(username).await.map_err(|e| cmd("typing the username", e))?;
-        find("password").await.map_err(|e| cmd("finding the password field", e))?.send_keys(password.expose()).await.map_err(|e| cmd("typing the password", e))?;
-        form.find(Locator::Css("[type=submit]")).await.map_err(|e| cmd("finding the submit button", e))?.click().await.map_err(|e| cmd("submitting", e))?;
-        let start_url = browser.current_url().await.map_err(|e| cmd("reading the URL", e))?.to_string();
-        let outcome = converge("the login to redirect or show an error", timeout, Duration::from_millis(200), || async {
-            let url = browser.current_url().await.map_err(|e| e.to_string())?;
-            if url.as_str().starts_with(&redirect) {
-                return Ok(Ok(url));
+        let poll = Duration::from_millis(200);
+        // A navigation that fails on the network shows Chromium's error page, which the wait
+        // below recognises; any other failure of the command ends the login.
+        if let Err(e) = browser.goto(&request.url).await
+            && crate::browser::net_error(browser).await.is_none()
+        {
+            return Err(OidcError::Browser(format!("opening the authorization URL: {e}")));
+        }
+        let form = converge("the login form", timeout, poll, || async {
+            if let Some(code) = crate::browser::net_error(browser).await {
+                return Ok(Err(Landed::NetError(code)));
             }
-            // Still (or again) on the login page: an error message means the provider refused.
-            if let Ok(el) = browser.find(Locator::Css("#input-error, #input-error-username, .kc-feedback-text, .pf-m-danger .pf-v5-c-alert__title, .alert-error")).await
-                && let Ok(text) = el.text().await
-                && !text.trim().is_empty()
+            // A provider session from an attempt whose redirect was cut off: no form, straight back.
+            if let Ok(url) = browser.current_url().await
+                && url.as_str().starts_with(&redirect)
             {
-                return Ok(Err(text.trim().to_owned()));
+                return Ok(Err(Landed::Callback(url)));
             }
-            Err(format!("at {} (started from {start_url})", url.as_str().split('?').next().unwrap_or_default()))
+            match browser.find(Locator::Css("form#kc-form-login, form:has(input[name=password])")).await {
+                Ok(form) => Ok(Ok(form)),
+                Err(_) => Err(format!("no login form at {}", page_url(browser).await)),
+            }
         })
         .await
         .map_err(|e| OidcError::Browser(e.to_string()))?;
+        let outcome = match form {
+            Ok(form) => self.submit_login(browser, &form, username, password, &redirect, timeout).await?,
+            Err(landed) => landed,
+        };
         let url = match outcome {
-            Ok(url) => url,
-            Err(message) => return Ok(LoginOutcome::Refused(message)),
+            Landed::Callback(url) => url,
+            Landed::Refused(message) => return Ok(Attempt::Done(LoginOutcome::Refused(message))),
+            Landed::NetError(code) if code == NETWORK_CHANGED => return Ok(Attempt::NetworkChanged(format!("at {}", page_url(browser).await))),
+            Landed::NetError(code) => return Err(OidcError::Browser(format!("the browser shows {code} at {}", page_url(browser).await))),
         };
         let param = |key: &str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
         if let Some(error) = param("error") {
@@ -679,8 +707,68 @@ impl OidcClient {
             return Err(OidcError::Browser("the callback's state is not the one sent".into()));
         }
         let code = param("code").ok_or_else(|| OidcError::Browser("the callback carries no code".into()))?;
-        Ok(LoginOutcome::Code(code))
+        Ok(Attempt::Done(LoginOutcome::Code(code)))
     }
+
+    /// Fills and submits the login form, then waits for where the browser lands.
+    async fn submit_login(
+        &self,
+        browser: &fantoccini::Client,
+        form: &fantoccini::elements::Element,
+        username: &str,
+        password: &Secret,
+        redirect: &str,
+        timeout: Duration,
+    ) -> Result<Landed, OidcError> {
+        use fantoccini::Locator;
+        let cmd = |what: &str, e: fantoccini::error::CmdError| OidcError::Browser(format!("{what}: {e}"));
+        let find = |name: &'static str| {
+            let form = form.clone();
+            async move { form.find(Locator::Css(&format!("input[name={name}]"))).await }
+        };
+        find("username").await.map_err(|e| cmd("finding the username field", e))?.send_keys(username).await.map_err(|e| cmd("typing the username", e))?;
+        find("password").await.map_err(|e| cmd("finding the password field", e))?.send_keys(password.expose()).await.map_err(|e| cmd("typing the password", e))?;
+        let start_url = page_url(browser).await;
+        form.find(Locator::Css("[type=submit]")).await.map_err(|e| cmd("finding the submit button", e))?.click().await.map_err(|e| cmd("submitting", e))?;
+        converge("the login to redirect or show an error", timeout, Duration::from_millis(200), || async {
+            let url = browser.current_url().await.map_err(|e| e.to_string())?;
+            if url.as_str().starts_with(redirect) {
+                return Ok(Landed::Callback(url));
+            }
+            if let Some(code) = crate::browser::net_error(browser).await {
+                return Ok(Landed::NetError(code));
+            }
+            // Still (or again) on the login page: an error message means the provider refused.
+            if let Ok(el) = browser.find(Locator::Css("#input-error, #input-error-username, .kc-feedback-text, .pf-m-danger .pf-v5-c-alert__title, .alert-error")).await
+                && let Ok(text) = el.text().await
+                && !text.trim().is_empty()
+            {
+                return Ok(Landed::Refused(text.trim().to_owned()));
+            }
+            Err(format!("at {} (started from {start_url})", url.as_str().split('?').next().unwrap_or_default()))
+        })
+        .await
+        .map_err(|e| OidcError::Browser(e.to_string()))
+    }
+}
+
+/// How often a browser login starts over after `ERR_NETWORK_CHANGED`.
+pub const LOGIN_ATTEMPTS: u32 = 3;
+const NETWORK_CHANGED: &str = "ERR_NETWORK_CHANGED";
+
+enum Attempt {
+    Done(LoginOutcome),
+    NetworkChanged(String),
+}
+
+enum Landed {
+    Callback(openidconnect::url::Url),
+    Refused(String),
+    NetError(String),
+}
+
+async fn page_url(browser: &fantoccini::Client) -> String {
+    browser.current_url().await.map(|u| u.as_str().split('?').next().unwrap_or_default().to_owned()).unwrap_or_default()
 }
 
 /// A confidential or public client to create in a realm.
