@@ -1,9 +1,12 @@
 //! The library behind `cargo xtask`: everything the tasks do, so the CLI (`main.rs`) stays a
 //! thin argument parser and the integration tests (`xtask/tests/`) can drive the same code.
 //!
+//! - [`testme`]: `cargo xtask testme <pr>`: a `!testme` from trigger check to PR report;
 //! - [`select`] and [`affected`]: which recipe crates a change needs, and why;
+//! - [`report`] and [`junit`]: per-test statuses, levels, results.json, the markdown summary;
 //! - [`lint`]: `cargo xtask lint <recipe dir>`, the L5 rung;
 //! - [`matrix`]: `.drone.yml`, generated and checked;
+//! - [`gitea`], [`pr`], [`pr_checkout`], [`pr_lock`]: the pieces `testme` is made of;
 //! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
 //!
 //! xtask links the harness but never a recipe crate: recipes are found through
@@ -11,11 +14,16 @@
 
 pub mod affected;
 pub mod gitea;
+pub mod junit;
 pub mod lint;
 pub mod matrix;
 pub mod pr;
+pub mod pr_checkout;
+pub mod pr_lock;
+pub mod report;
 pub mod run_tests;
 pub mod select;
+pub mod testme;
 pub mod workspace;
 
 /// `cargo`, as the environment names it (cargo sets `CARGO` for everything it runs).

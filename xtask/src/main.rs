@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's tasks (see matklad/cargo-xtask).
 //!
+//! - `testme <pr>`: a `!testme` on a PR, from trigger check to the report on the PR;
 //! - `affected --base <rev>`: which recipe crates `<rev>..HEAD` needs, and why;
 //! - `lint <recipe dir>`: the L5 lint rung on a recipe checkout;
 //! - `matrix [--check]`: writes (or checks) `.drone.yml`;
@@ -14,7 +15,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::{RunConfig, teardown::JanitorOptions};
-use xtask::{affected, lint, matrix, run_tests, workspace::Workspace};
+use xtask::{affected, lint, matrix, run_tests, testme, workspace::Workspace};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -25,6 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Tests a pull request: `owner/repo#N`, a PR URL, or a number with --repo. Needs
+    /// GITEA_URL and GITEA_TOKEN.
+    Testme(testme::TestmeArgs),
     /// Prints the recipe crates the commits `<base>..HEAD` need, with reasons.
     Affected {
         /// The revision to diff from (e.g. `origin/main`, `HEAD~1`).
@@ -91,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = || -> anyhow::Result<RunConfig> { Ok(RunConfig::from_env()?) };
     let cwd = || -> anyhow::Result<PathBuf> { Ok(std::env::current_dir()?) };
     match cli.command {
+        Command::Testme(args) => return testme::run(args).await,
         Command::Affected { base } => {
             let (_, text) = affected::run(&cwd()?, &base)?;
             print!("{text}");

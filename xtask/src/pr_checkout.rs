@@ -1,0 +1,85 @@
+//! Checks out a recipe PR's head into the run directory, with the base repository's release
+//! tags (the upgrade test starts from the newest release before the head).
+//!
+//! Gitea keeps every PR's head at `refs/pull/<N>/head` in the base repository, forks
+//! included, so one fetch from the base `clone_url` gets both the head and the tags; if that
+//! ref is missing, the head branch is fetched from the head repository. The result is checked
+//! against the head sha the API reported: a PR pushed to in between is an error, not a
+//! silently different test. Credentials for the Gitea host go through `GIT_CONFIG_*`
+//! environment variables (an `Authorization` header), never through argv or the URL.
+
+use std::{path::Path, process::Command};
+
+use anyhow::Context as _;
+
+use crate::gitea::PullRequest;
+
+/// How git authenticates to the Gitea host: the URL prefix and the token.
+#[derive(Clone)]
+pub struct GitAuth {
+    pub base_url: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitAuth").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+fn git(dir: &Path, args: &[&str], auth: Option<&GitAuth>) -> anyhow::Result<String> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).args(args).env("GIT_TERMINAL_PROMPT", "0");
+    if let Some(auth) = auth {
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", format!("http.{}/.extraHeader", auth.base_url.trim_end_matches('/')))
+            .env("GIT_CONFIG_VALUE_0", format!("Authorization: token {}", auth.token));
+    }
+    let out = cmd.output().with_context(|| format!("running git {}", args.first().unwrap_or(&"")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+        anyhow::bail!("git {} failed: {line}", args.iter().take(2).cloned().collect::<Vec<_>>().join(" "));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Clones the PR head into `dest` (which must not exist) and returns the checked-out sha.
+pub fn checkout_head(pr: &PullRequest, dest: &Path, auth: Option<&GitAuth>) -> anyhow::Result<String> {
+    let base = pr.base.repo.as_ref().context("the PR's base repository is missing from the API answer")?;
+    let auth_for = |url: &str| auth.filter(|a| url.starts_with(a.base_url.trim_end_matches('/')));
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    git(dest, &["init", "-q", "-b", "ccci-head"], None)?;
+    let pull_ref = format!("+refs/pull/{}/head:refs/remotes/pr/head", pr.number);
+    let fetched = git(
+        dest,
+        &["fetch", "-q", "--tags", &base.clone_url, &pull_ref, "+refs/heads/*:refs/remotes/base/*"],
+        auth_for(&base.clone_url),
+    );
+    if let Err(pull_ref_error) = fetched {
+        // Older servers or mirrors may lack refs/pull; take the head branch from its repository.
+        let head_repo = pr.head.repo.as_ref().with_context(|| {
+            format!("fetching the PR head from {} failed ({pull_ref_error:#}) and the head repository is gone", base.full_name)
+        })?;
+        git(dest, &["fetch", "-q", "--tags", &base.clone_url, "+refs/heads/*:refs/remotes/base/*"], auth_for(&base.clone_url))?;
+        let head_ref = format!("+refs/heads/{}:refs/remotes/pr/head", pr.head.ref_name);
+        git(dest, &["fetch", "-q", &head_repo.clone_url, &head_ref], auth_for(&head_repo.clone_url))
+            .with_context(|| format!("fetching {} from {}", pr.head.ref_name, head_repo.full_name))?;
+    }
+    if git(dest, &["cat-file", "-e", &format!("{}^{{commit}}", pr.head.sha)], None).is_err() {
+        let now = git(dest, &["rev-parse", "refs/remotes/pr/head"], None).unwrap_or_default();
+        anyhow::bail!(
+            "the PR head moved: Gitea reported {} but the PR now points at {}; comment !testme again",
+            short(&pr.head.sha),
+            short(&now)
+        );
+    }
+    git(dest, &["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &pr.head.sha], None)?;
+    let head = git(dest, &["rev-parse", "HEAD"], None)?;
+    anyhow::ensure!(head == pr.head.sha, "checked out {} but the PR head is {}", short(&head), short(&pr.head.sha));
+    Ok(head)
+}
+
+pub fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
