@@ -13,6 +13,7 @@
 //! `cargo metadata` ([`workspace`]) and run as cargo packages.
 
 pub mod affected;
+pub mod bench;
 pub mod gitea;
 pub mod junit;
 pub mod lint;

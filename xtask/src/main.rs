@@ -6,7 +6,8 @@
 //! - `matrix [--check]`: writes (or checks) `.drone.yml`;
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
-//! - `janitor`: removes resources of runs that are gone or past their deadline.
+//! - `janitor`: removes resources of runs that are gone or past their deadline;
+//! - `bench`: readiness lag and suite overhead on the testbed, as ratios.
 //!
 //! The work lives in the `xtask` library (`src/lib.rs`); this file parses arguments. Errors
 //! print as one `error: ...` line and exit non-zero.
@@ -15,7 +16,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::{RunConfig, teardown::JanitorOptions};
-use xtask::{affected, lint, matrix, run_tests, testme, workspace::Workspace};
+use xtask::{affected, bench, lint, matrix, run_tests, testme, workspace::Workspace};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -56,6 +57,13 @@ enum Command {
     },
     /// Runs the suites of the named recipes (e.g. `custom-html`) as one run.
     Test(run_tests::TestArgs),
+    /// Measures readiness lag (healthy -> noticed) and the custom-html suite's wall time
+    /// against a bare `docker service create`, and prints them as ratios.
+    Bench {
+        /// Deployments to measure the readiness lag over.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Removes resources of runs whose owner is gone or whose deadline passed.
     Janitor {
         /// Only this run.
@@ -117,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Testbed { action: TestbedAction::Down } => harness::testbed::down(&config()?).await?,
         Command::Test(args) => return run_tests::run(args).await,
+        Command::Bench { rounds } => bench::run(rounds).await?,
         Command::Janitor { run, force } => {
             let reaped = harness::teardown::janitor(&config()?, &JanitorOptions { run, force }).await?;
             if reaped.is_empty() {
