@@ -37,9 +37,11 @@ fn git(dir: &Path, args: &[&str], auth: Option<&GitAuth>) -> anyhow::Result<Stri
     }
     let out = cmd.output().with_context(|| format!("running git {}", args.first().unwrap_or(&"")))?;
     if !out.status.success() {
+        // git's first `fatal:`/`error:` line says what went wrong; the rest is advice.
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
-        anyhow::bail!("git {} failed: {line}", args.iter().take(2).cloned().collect::<Vec<_>>().join(" "));
+        let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let line = lines.iter().find(|l| l.starts_with("fatal:") || l.starts_with("error:")).or(lines.first()).copied().unwrap_or("(no output)");
+        anyhow::bail!("git {} failed: {line}", args.first().unwrap_or(&""));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
@@ -61,7 +63,8 @@ pub fn checkout_head(pr: &PullRequest, dest: &Path, auth: Option<&GitAuth>) -> a
         let head_repo = pr.head.repo.as_ref().with_context(|| {
             format!("fetching the PR head from {} failed ({pull_ref_error:#}) and the head repository is gone", base.full_name)
         })?;
-        git(dest, &["fetch", "-q", "--tags", &base.clone_url, "+refs/heads/*:refs/remotes/base/*"], auth_for(&base.clone_url))?;
+        git(dest, &["fetch", "-q", "--tags", &base.clone_url, "+refs/heads/*:refs/remotes/base/*"], auth_for(&base.clone_url))
+            .with_context(|| format!("fetching {} from {}", base.full_name, base.clone_url))?;
         let head_ref = format!("+refs/heads/{}:refs/remotes/pr/head", pr.head.ref_name);
         git(dest, &["fetch", "-q", &head_repo.clone_url, &head_ref], auth_for(&head_repo.clone_url))
             .with_context(|| format!("fetching {} from {}", pr.head.ref_name, head_repo.full_name))?;

@@ -120,6 +120,8 @@ pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
         Some(project) if project.eq_ignore_ascii_case(&pr_ref.full_name()) => Kind::Project,
         _ => Kind::Recipe,
     };
+    // Gitea repository names are case-insensitive; recipe names are lower case.
+    let recipe_name = pr_ref.repo.to_ascii_lowercase();
     let mut decision = match kind {
         Kind::Project => {
             let files = gitea.pull_request_files(&pr_ref).await?;
@@ -133,7 +135,7 @@ pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
             println!("testme: {pr_ref} is a PR on this project; {} changed file(s)", paths.len());
             select::for_paths(&ws, &paths)
         }
-        Kind::Recipe => select::for_recipe_repo(&ws, &pr_ref.full_name(), &pr_ref.repo, args.with_dependents).ok_or_else(|| {
+        Kind::Recipe => select::for_recipe_repo(&ws, &pr_ref.full_name(), &recipe_name, args.with_dependents).ok_or_else(|| {
             anyhow::format_err!(
                 "not a recipe repo: {} has no recipe crate here for recipe {:?} (known recipes: {}{})",
                 pr_ref.full_name(),
@@ -343,7 +345,8 @@ async fn execute(
             println!("testme: checking out {} into {}", short(&pr.head.sha), checkout.display());
             let auth = std::env::var("GITEA_TOKEN").ok().map(|token| GitAuth { base_url: gitea.base().to_owned(), token });
             pr_checkout::checkout_head(pr, &checkout, auth.as_ref())?;
-            let (own, dependents): (Vec<&RecipeCrate>, Vec<&RecipeCrate>) = recipes.iter().partition(|r| r.name == pr_ref.repo);
+            let own_name = pr_ref.repo.to_ascii_lowercase();
+            let (own, dependents): (Vec<&RecipeCrate>, Vec<&RecipeCrate>) = recipes.iter().partition(|r| r.name == own_name);
             if let Some(own) = own.first() {
                 lint_dirs.insert(own.package.clone(), checkout.clone());
                 groups.push(("pr-head".into(), vec![own.package.clone()], Some(checkout)));
@@ -454,6 +457,8 @@ async fn nextest(
             cmd.env_remove(&key);
         }
     }
+    // Recipe suites have no business with the bot's token.
+    cmd.env_remove("GITEA_TOKEN");
     cmd.env("CCCI_RUN_ID", &config.run_id)
         .env("CCCI_RUN_OWNER_PID", config.owner_pid.to_string())
         .env("CCCI_NAME_TAG", name_tag)

@@ -186,3 +186,39 @@ fn check_artifacts(artifacts: &Path, run_id: &str, head: &str, status_descriptio
     let lint = std::fs::read_to_string(artifacts.join("lint-custom-html.txt")).unwrap();
     assert!(lint.contains("lint: 0 of 8 checks failed"), "{lint}");
 }
+
+/// A run that cannot test the recipe (here: the PR head cannot be fetched) reports `error`,
+/// never `failure` or `success`, and says why on the PR.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_cannot_test_reports_error_not_failure() {
+    let owner = format!("e2e-broken{}", std::process::id());
+    let head = "3333333333333333333333333333333333333333";
+    let fake = FakeGitea::start().await;
+    fake.add_user("ccci-bot", false, Some(TOKEN));
+    fake.add_repo(&owner, "custom-html", "/nonexistent/custom-html.git");
+    fake.add_collaborator(&owner, "custom-html", "ccci-bot", "admin");
+    fake.add_pull(&owner, "custom-html", FakePull::new(3, "contributor", head));
+    let pr = format!("{owner}/custom-html#3");
+    let mut cmd = xtask(&workspace_root(), &["testme", &pr, "--no-testbed"]);
+    cmd.env("GITEA_URL", &fake.url).env("GITEA_TOKEN", TOKEN);
+    let out = run(cmd).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(!out.all().contains(TOKEN));
+
+    let statuses = fake.statuses_on(head);
+    let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states, ["pending", "error"], "{statuses:#?}");
+    assert_eq!(statuses[1].description, "L0 not healthy: no tests ran; install unverified");
+    let comments = fake.comments_on(&owner, "custom-html", 3);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(body.contains("#### ⚠️ custom-html: L0 not healthy"), "{body}");
+    assert!(body.contains("[unverified] the run could not complete"), "{body}");
+    assert!(body.contains("/nonexistent/custom-html.git"), "the reason names what failed: {body}");
+
+    let artifacts = PathBuf::from(after(&out.stdout, "testme: run ").and_then(|r| r.split_once("(artifacts: ")).unwrap().1.trim_end_matches(')'));
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(artifacts.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "error");
+    assert_eq!(results["recipes"][0]["verdict"], "error");
+    assert_eq!(results["recipes"][0]["level"], 0);
+}
