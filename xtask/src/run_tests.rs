@@ -1,6 +1,6 @@
 //! `cargo xtask test <recipe>...`: the main job on the testbed.
 //!
-//! One run for all named recipes: the janitor first, the testbed brought up, then
+//! One run for all named recipes: the testbed brought up, the janitor, then
 //! `cargo nextest run` (or `cargo test` without nextest) over the recipe packages with
 //! `CCCI_RUN_ID`/`CCCI_RUN_OWNER_PID` naming this process as the run's owner, and finally
 //! a teardown of everything the run left, whatever the tests' outcome.
@@ -62,11 +62,12 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let mut config = RunConfig::from_env()?;
     config.run_id = run_id.clone();
     config.owner_pid = std::process::id();
-    for reaped in harness::teardown::janitor(&config, &JanitorOptions::default()).await? {
-        println!("janitor: removed leftovers of run {}: {}", reaped.run_id, reaped.removed);
-    }
+    // The testbed first: on a fresh machine it is what starts the engine the janitor needs.
     if !args.no_testbed {
         harness::testbed::up(&config).await?;
+    }
+    for reaped in harness::teardown::janitor(&config, &JanitorOptions::default()).await? {
+        println!("janitor: removed leftovers of run {}: {}", reaped.run_id, reaped.removed);
     }
     let nextest = !args.cargo_test && has_nextest();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
