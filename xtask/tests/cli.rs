@@ -64,3 +64,14 @@ async fn lint_of_an_unknown_recipe_is_one_clear_error_line() {
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(out.stderr.starts_with("error: no recipe crate for \"nope\""), "{out:?}");
 }
+
+#[tokio::test]
+async fn testing_an_unknown_recipe_is_one_clear_error_line_and_deploys_nothing() {
+    let out = run(xtask(&workspace_root(), &["test", "no-such-recipe"])).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.starts_with("error: no recipe suite named \"no-such-recipe\": known recipes are "), "{out:?}");
+    assert!(out.stderr.contains("custom-html"), "the error lists the known recipes: {out:?}");
+    // It fails before any run starts, so no run directory names it.
+    assert!(!out.stdout.contains("run "), "a run was started: {out:?}");
+}
