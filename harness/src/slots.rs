@@ -41,10 +41,15 @@ impl SlotLease {
         })?;
         let start = std::time::Instant::now();
         let mut announced = false;
-        loop {
+        let waiting = config.run_dir().join(format!("waiting-slot.{}", std::process::id()));
+        let result = 'wait: loop {
             {
                 let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
-                for i in 0..config.max_tests {
+                // Shared deployments hold their slot until their run ends, so runs that hold
+                // slots and wait for more can wait on each other forever. When every holder's
+                // run is waiting, the oldest waiting run may go one over the cap.
+                let limit = if announced && deadlocked(config, &dir) { config.max_tests + 64 } else { config.max_tests };
+                for i in 0..limit {
                     let path = dir.join(format!("{i}.json"));
                     if let Some(holder) = read_holder(&path)
                         && proc::is_alive(holder.owner_pid, holder.owner_start)
@@ -59,24 +64,29 @@ impl SlotLease {
                         owner_start: record.owner_start,
                     };
                     write_json(&path, &holder)?;
-                    if announced {
+                    if i >= config.max_tests {
+                        progress!("{stack}: every slot holder's run is waiting for a slot; run {} (the oldest) goes over MAX_TESTS={} to break the wait", config.run_id, config.max_tests);
+                    } else if announced {
                         progress!("{stack}: got slot {i} after {:.0}s", start.elapsed().as_secs_f64());
                     }
-                    return Ok(SlotLease { path, stack: stack.to_owned() });
+                    break 'wait Ok(SlotLease { path, stack: stack.to_owned() });
                 }
             }
             if start.elapsed() > config.timeouts.slot {
-                return Err(HarnessError::infra(
+                break 'wait Err(HarnessError::infra(
                     format!("waiting for one of MAX_TESTS={} slots", config.max_tests),
                     anyhow::format_err!("held by {}", holders(&dir, config.max_tests)),
                 ));
             }
             if !announced {
                 progress!("{stack}: all {} slots busy ({}); waiting", config.max_tests, holders(&dir, config.max_tests));
+                let _ = std::fs::write(&waiting, "");
                 announced = true;
             }
-            tokio::time::sleep(config.timeouts.poll * 4).await;
-        }
+            tokio::time::sleep(config.timeouts.poll * 4).await; // poll step; bounded by timeouts.slot
+        };
+        let _ = std::fs::remove_file(&waiting);
+        result
     }
 
     /// Re-attaches to the lease a previous process of the run took for `stack`.
@@ -94,6 +104,38 @@ impl SlotLease {
         }
         Ok(())
     }
+}
+
+/// Whether some process of `run_dir`'s run is waiting for a slot right now.
+fn run_is_waiting(run_dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(run_dir) else { return false };
+    entries.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix("waiting-slot."))
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| proc::start_time(pid).is_some())
+    })
+}
+
+/// True when our run holds a slot, every live holder's run is waiting for another, and our
+/// run is the oldest of them: nobody can release, so we may go over the cap.
+fn deadlocked(config: &RunConfig, dir: &Path) -> bool {
+    let holders: Vec<Holder> = (0..config.max_tests)
+        .filter_map(|i| read_holder(&dir.join(format!("{i}.json"))))
+        .filter(|h| proc::is_alive(h.owner_pid, h.owner_start))
+        .collect();
+    if holders.len() < config.max_tests || !holders.iter().any(|h| h.run_id == config.run_id) {
+        return false;
+    }
+    let mut runs: Vec<&str> = holders.iter().map(|h| h.run_id.as_str()).collect();
+    runs.sort();
+    runs.dedup();
+    if !runs.iter().all(|r| run_is_waiting(&config.runs_dir().join(r))) {
+        return false;
+    }
+    let created = |r: &str| RunRecord::read(&config.runs_dir().join(r)).map(|rec| rec.created_unix).unwrap_or(u64::MAX);
+    runs.iter().min_by_key(|r| (created(r), r.to_string())).is_some_and(|oldest| *oldest == config.run_id)
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {
