@@ -7,7 +7,7 @@
 //! 3. Select recipe crates ([`crate::select`]) and print the decision with its reasons.
 //! 4. Take the PR's per-recipe locks ([`crate::pr_lock`]): a second `!testme` on the same PR
 //!    waits for the first, saying so.
-//! 5. Report "running" (pending commit statuses, the PR comment), then: janitor, testbed,
+//! 5. Report "running" (pending commit statuses, the PR comment), then: testbed, janitor,
 //!    check out the PR head into the run directory (recipe PRs: `CCCI_RECIPE_REPO`), lint, and
 //!    `cargo nextest run --profile ci` over the selected crates with the run's variables
 //!    (`CCCI_RUN_ID`, `CCCI_RUN_OWNER_PID`, `CCCI_NAME_TAG=pr<N>-<sha7>`, `MAX_TESTS`).
@@ -329,12 +329,13 @@ async fn execute(
     runs: &mut Vec<RunnerRun>,
     no_testbed: bool,
 ) -> anyhow::Result<Vec<RecipeResult>> {
-    for reaped in harness::teardown::janitor(config, &JanitorOptions::default()).await? {
-        println!("testme: janitor removed leftovers of run {}: {}", reaped.run_id, reaped.removed);
-    }
+    // The testbed first: on a fresh machine it is what starts the Docker engine.
     if !no_testbed {
         println!("testme: bringing the testbed up");
         harness::testbed::up(config).await?;
+    }
+    for reaped in harness::teardown::janitor(config, &JanitorOptions::default()).await? {
+        println!("testme: janitor removed leftovers of run {}: {}", reaped.run_id, reaped.removed);
     }
     // Recipe PR: its own crate runs against the PR head; dependents against their fixtures.
     let mut groups: Vec<(String, Vec<String>, Option<PathBuf>)> = vec![];
