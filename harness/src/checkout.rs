@@ -152,6 +152,8 @@ fn tree_hash(dir: &Path) -> anyhow::Result<String> {
     collect_files(dir, dir, &mut files)?;
     files.sort();
     let mut hasher = Sha256::new();
+    // Bumped when materialisation changes, so repositories made by an older harness are redone.
+    hasher.update(b"materialise-v2\0");
     for rel in files {
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
@@ -197,6 +199,9 @@ fn materialise(fixture: &Path, repo: &Path) -> anyhow::Result<()> {
         }
         let status = Command::new("cp").arg("-a").arg(format!("{}/.", fixture.join(dir).display())).arg(&tmp).status()?;
         anyhow::ensure!(status.success(), "copying {dir}");
+        // `cp -a` keeps mtimes: a same-size file would look unchanged to git's stat cache and
+        // the commit would keep the previous release's content. Re-index from scratch.
+        git(&tmp, &["rm", "-r", "-q", "--cached", "--ignore-unmatch", "."])?;
         git(&tmp, &["add", "-A"])?;
         let message = match tag {
             Some(tag) => format!("chore: publish {tag} release"),
@@ -228,9 +233,12 @@ mod tests {
     fn a_fixture_becomes_a_repo_whose_previous_release_is_the_newest_tag() {
         let base = std::env::temp_dir().join(format!("ccci-checkout-{}", std::process::id()));
         let fixture = base.join("fx");
-        for (dir, body) in [("1.0.0+1", "one"), ("1.1.0+1", "two"), ("head", "three")] {
+        for (dir, body) in [("1.0.0+1", "one"), ("1.1.0+1", "two"), ("head", "six")] {
             std::fs::create_dir_all(fixture.join(dir)).unwrap();
             std::fs::write(fixture.join(dir).join("compose.yml"), body).unwrap();
+            // Same size and mtime in every release: what defeats git's stat cache.
+            let file = std::fs::File::options().write(true).open(fixture.join(dir).join("compose.yml")).unwrap();
+            file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)).unwrap();
         }
         let repo = base.join("repo");
         materialise(&fixture, &repo).unwrap();
@@ -242,7 +250,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(out.join("compose.yml")).unwrap(), "one");
         let head = base.join("head-out");
         source.export(&Rev::Head, &head).unwrap();
-        assert_eq!(std::fs::read_to_string(head.join("compose.yml")).unwrap(), "three");
+        assert_eq!(std::fs::read_to_string(head.join("compose.yml")).unwrap(), "six");
+        // The head *commit* holds the head's files too (same size, same mtime as a release's).
+        let committed = git(&repo, &["show", "HEAD:compose.yml"]).unwrap();
+        assert_eq!(committed, "six");
         std::fs::remove_dir_all(base).unwrap();
     }
 }
