@@ -49,7 +49,7 @@ pub async fn acquire(path: &Path, what: &str, holder: &str, timeout: Duration, r
             println!("testme: waiting for {what} ({waited:.0}s so far): {}", held_by(path));
             last_report = Some(Instant::now());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await; // poll step; bounded by `timeout` above
     }
 }
 
