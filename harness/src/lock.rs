@@ -35,24 +35,47 @@ impl FileLock {
         }
     }
 
-    /// Waits for the lock, polling, until `timeout`; says who it waited for on timeout.
+    /// Waits for the lock, polling, until `timeout`; reports every 30 s through the run's
+    /// progress log who it is waiting for, and says so on timeout.
     pub async fn exclusive(path: &Path, timeout: Duration, what: &str) -> Result<FileLock> {
+        let wait = Wait { what, timeout, holder: None, report_every: Duration::from_secs(30) };
+        Self::wait(path, &wait, |line| crate::log::progress(line)).await
+    }
+
+    /// The one waiting loop for file locks. Once taken, `wait.holder` (if any) is written into
+    /// the file so the next waiter can say whom it waits for; `report` gets a line when the
+    /// wait starts, every `report_every` after, and when the lock is finally taken.
+    pub async fn wait(path: &Path, wait: &Wait<'_>, mut report: impl FnMut(String)) -> Result<FileLock> {
         let start = Instant::now();
+        let mut last_report: Option<Instant> = None;
         loop {
             let attempt = Self::try_exclusive(path)
                 .map_err(|e| HarnessError::infra(format!("locking {}", path.display()), e))?;
             if let Some(lock) = attempt {
+                if last_report.is_some() {
+                    report(format!("got {} after {:.0}s", wait.what, start.elapsed().as_secs_f64()));
+                }
+                if let Some(holder) = wait.holder {
+                    use std::os::unix::fs::FileExt as _;
+                    lock.file.set_len(0).and_then(|()| lock.file.write_all_at(holder.as_bytes(), 0)).map_err(|e| {
+                        HarnessError::infra(format!("recording the holder of {}", path.display()), e)
+                    })?;
+                }
                 return Ok(lock);
             }
-            if start.elapsed() >= timeout {
+            if start.elapsed() >= wait.timeout {
                 return Err(HarnessError::Timeout {
-                    what: what.to_owned(),
-                    waited: timeout,
-                    last: format!("{} still locked by another process", path.display()),
+                    what: wait.what.to_owned(),
+                    waited: wait.timeout,
+                    last: held_by(path),
                 });
             }
+            if last_report.is_none_or(|at| at.elapsed() >= wait.report_every) {
+                report(format!("waiting for {} ({:.0}s so far): {}", wait.what, start.elapsed().as_secs_f64(), held_by(path)));
+                last_report = Some(Instant::now());
+            }
             // A bounded poll: flock has no async wait, and blocking a runtime thread is worse.
-            tokio::time::sleep(Duration::from_millis(100)).await; // poll step; bounded by `timeout` above
+            tokio::time::sleep(Duration::from_millis(100)).await; // poll step; bounded by `wait.timeout` above
         }
     }
 
@@ -63,6 +86,25 @@ impl FileLock {
     /// The open file, e.g. to keep it across `exec` or to write a holder record into.
     pub fn file(&self) -> &File {
         &self.file
+    }
+}
+
+/// How to wait for a lock.
+#[derive(Debug, Clone)]
+pub struct Wait<'a> {
+    /// What the lock guards, for messages ("the PR comment lock").
+    pub what: &'a str,
+    pub timeout: Duration,
+    /// Written into the lock file once taken, e.g. `run pr7-abc (pid 42)`.
+    pub holder: Option<&'a str>,
+    pub report_every: Duration,
+}
+
+/// "held by <holder>" from the lock file, or a plain "held by another process".
+pub fn held_by(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => format!("held by {}", text.trim()),
+        _ => format!("{} is held by another process", path.display()),
     }
 }
 

@@ -8,12 +8,11 @@
 //! holder dies, however it dies, so a killed run never blocks the next.
 
 use std::{
-    os::unix::fs::FileExt as _,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use harness::lock::FileLock;
+use harness::lock::{FileLock, Wait};
 
 use crate::pr::PrRef;
 
@@ -22,47 +21,20 @@ pub fn pr_dir(state_dir: &Path, pr: &PrRef) -> PathBuf {
     state_dir.join("testme").join(&pr.owner).join(&pr.repo).join(format!("pr{}", pr.number))
 }
 
-/// Takes the lock at `path`, waiting up to `timeout` and reporting progress every
-/// `report_every` while another process holds it. `holder` is written into the file for the
-/// next waiter to read.
+/// Takes the lock at `path` (harness::lock's wait), waiting up to `timeout` and printing
+/// progress every `report_every` while another process holds it. `holder` is written into the
+/// file for the next waiter to read.
 pub async fn acquire(path: &Path, what: &str, holder: &str, timeout: Duration, report_every: Duration) -> anyhow::Result<FileLock> {
-    let start = Instant::now();
-    let mut last_report: Option<Instant> = None;
-    loop {
-        match FileLock::try_exclusive(path) {
-            Ok(Some(lock)) => {
-                if last_report.is_some() {
-                    println!("testme: got {what} after {:.0}s", start.elapsed().as_secs_f64());
-                }
-                lock.file().set_len(0)?;
-                lock.file().write_all_at(holder.as_bytes(), 0)?;
-                return Ok(lock);
-            }
-            Ok(None) => {}
-            Err(e) => anyhow::bail!("cannot open the lock {}: {e}", path.display()),
-        }
-        if start.elapsed() >= timeout {
-            anyhow::bail!("gave up waiting for {what} after {:.0}s: {}", timeout.as_secs_f64(), held_by(path));
-        }
-        if last_report.is_none_or(|at| at.elapsed() >= report_every) {
-            let waited = start.elapsed().as_secs_f64();
-            println!("testme: waiting for {what} ({waited:.0}s so far): {}", held_by(path));
-            last_report = Some(Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await; // poll step; bounded by `timeout` above
-    }
-}
-
-fn held_by(path: &Path) -> String {
-    match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => format!("held by {}", text.trim()),
-        _ => format!("{} is held by another process", path.display()),
-    }
+    let wait = Wait { what, timeout, holder: Some(holder), report_every };
+    FileLock::wait(path, &wait, |line| println!("testme: {line}"))
+        .await
+        .map_err(|e| anyhow::format_err!("gave up waiting for {what}: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::lock::held_by;
 
     #[tokio::test]
     async fn a_second_taker_waits_and_names_the_holder() {
