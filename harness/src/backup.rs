@@ -49,7 +49,27 @@ pub trait DataProbe {
 #[derive(Debug)]
 pub struct RoundTrip {
     pub artifact: BackupArtifact,
+    /// Docker volume names removed by the wipe (`<stack>_<volume>`); empty for a restore
+    /// onto a fresh deployment.
     pub wiped_volumes: Vec<String>,
+}
+
+impl RoundTrip {
+    /// Fails unless the wipe removed the compose volume `volume`.
+    pub fn assert_wiped(&self, volume: &str) -> anyhow::Result<()> {
+        ensure!(self.wiped_volumes.iter().any(|v| v.ends_with(&format!("_{volume}"))), "the {volume} volume was not wiped: {:?}", self.wiped_volumes);
+        Ok(())
+    }
+
+    /// Fails unless the backup archive lists `entry` (`<volume>/<path>`).
+    pub fn assert_archived(&self, entry: &str) -> anyhow::Result<()> {
+        ensure!(
+            self.artifact.entries.iter().any(|e| e.trim_end_matches('/') == entry),
+            "the backup archive does not list {entry}: {:?}",
+            self.artifact.entries
+        );
+        Ok(())
+    }
 }
 
 /// seed -> backup -> artifact non-empty -> wipe -> marker absent -> restore -> marker present.
@@ -86,7 +106,7 @@ pub async fn integrity_roundtrip(d: &mut Deployment, probe: &mut impl DataProbe)
 
 /// The backupbot configuration of a stack, read from its services' deploy labels.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct BackupPlan {
+pub(crate) struct BackupPlan {
     /// (service, hook command) to run before / after.
     pub pre_hooks: Vec<(String, String)>,
     pub post_hooks: Vec<(String, String)>,
@@ -97,7 +117,7 @@ pub struct BackupPlan {
 }
 
 /// Builds the plan from `(service, labels)` and the stack's compose volume names.
-pub fn plan(services: &[(String, HashMap<String, String>)], volumes: &[String]) -> BackupPlan {
+pub(crate) fn plan(services: &[(String, HashMap<String, String>)], volumes: &[String]) -> BackupPlan {
     let mut plan = BackupPlan::default();
     let enabled = services.iter().any(|(_, l)| l.get("backupbot.backup").is_some_and(|v| v == "true"));
     if !enabled {
@@ -161,7 +181,7 @@ fn mounts(d: &Deployment, plan: &BackupPlan) -> Vec<(String, String)> {
 }
 
 /// Backs the deployment up; the artifact lands in the run's artifacts.
-pub async fn backup(d: &Deployment) -> Result<BackupArtifact> {
+pub(crate) async fn backup(d: &Deployment) -> Result<BackupArtifact> {
     if let Driver::Abra(_) = d.driver() {
         return Err(HarnessError::Config("backup through abra needs backup-bot-two on the host; not available on the testbed".into()));
     }
@@ -174,8 +194,8 @@ pub async fn backup(d: &Deployment) -> Result<BackupArtifact> {
     }
     run_hooks(d, &plan.pre_hooks, "backup pre").await?;
     let dir = d.run().artifacts().join("backups");
-    let file = format!("{}-{}.tar.gz", d.stack(), crate::run::now_unix());
-    let helper = VolumeHelper::start(d.run().id(), &mounts(d, &plan), &dir).await?;
+    let file = format!("{}-{}.tar.gz", d.stack(), crate::poll::now_unix());
+    let helper = VolumeHelper::start(d.run().id(), &d.run().platform.helper_image, &mounts(d, &plan), &dir).await?;
     let members: Vec<String> = plan
         .volumes
         .iter()
@@ -194,12 +214,12 @@ pub async fn backup(d: &Deployment) -> Result<BackupArtifact> {
 }
 
 /// Restores `artifact` into the deployment's volumes and runs the restore hooks.
-pub async fn restore(d: &Deployment, artifact: &BackupArtifact) -> Result<()> {
+pub(crate) async fn restore(d: &Deployment, artifact: &BackupArtifact) -> Result<()> {
     let plan = stack_plan(d).await?;
     run_hooks(d, &plan.restore_pre_hooks, "restore pre").await?;
     let dir = artifact.path.parent().expect("artifacts live in a directory").to_path_buf();
     let file = artifact.path.file_name().expect("artifact file name").to_string_lossy().into_owned();
-    let helper = VolumeHelper::start(d.run().id(), &mounts(d, &plan), &dir).await?;
+    let helper = VolumeHelper::start(d.run().id(), &d.run().platform.helper_image, &mounts(d, &plan), &dir).await?;
     let result = helper.sh_ok("unpacking the backup", &format!("tar -xzf {ARTIFACTS}/{file} -C {VOLUMES_ROOT}")).await;
     helper.remove().await?;
     result?;

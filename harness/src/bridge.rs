@@ -15,10 +15,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub const ENGINE_SOCKET: &str = "/var/run/docker.sock";
+pub(crate) const ENGINE_SOCKET: &str = "/var/run/docker.sock";
 
 /// The engine's maximum API version (`"1.41"`), asked with a plain HTTP request.
-pub fn engine_api_version(socket: &Path) -> Option<String> {
+pub(crate) fn engine_api_version(socket: &Path) -> Option<String> {
     let mut stream = UnixStream::connect(socket).ok()?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(3))).ok()?;
     stream.write_all(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n").ok()?;
@@ -35,14 +35,14 @@ fn version_tuple(v: &str) -> (u32, u32) {
 }
 
 /// The client version testcontainers (through bollard) sends.
-pub fn client_api_version() -> String {
+pub(crate) fn client_api_version() -> String {
     let v = bollard::API_DEFAULT_VERSION;
     format!("{}.{}", v.major_version, v.minor_version)
 }
 
 /// Rewrites one request head: the version prefix in the request line, and
 /// `Connection: close` unless the client asks for an upgrade.
-pub fn rewrite_head(head: &str, engine_version: &str) -> String {
+pub(crate) fn rewrite_head(head: &str, engine_version: &str) -> String {
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let rewritten = match request_line.split_once(" /v1.") {
@@ -103,7 +103,7 @@ fn serve(mut client: UnixStream, engine: &Path, engine_version: &str) -> std::io
 }
 
 /// Starts a bridge at `path` in background threads; returns once it accepts connections.
-pub fn start(path: &Path, engine: PathBuf, engine_version: String) -> std::io::Result<()> {
+pub(crate) fn start(path: &Path, engine: PathBuf, engine_version: String) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::thread::Builder::new().name("ccci-docker-bridge".into()).spawn(move || {
@@ -120,8 +120,8 @@ pub fn start(path: &Path, engine: PathBuf, engine_version: String) -> std::io::R
 
 /// If the local engine is older than testcontainers' API, starts a bridge and returns the
 /// `DOCKER_HOST` value to use.
-pub fn needed() -> Option<(PathBuf, String)> {
-    if std::env::var_os("DOCKER_HOST").is_some() {
+pub(crate) fn needed() -> Option<(PathBuf, String)> {
+    if crate::config::docker_host_set() {
         return None;
     }
     let engine_version = engine_api_version(Path::new(ENGINE_SOCKET))?;

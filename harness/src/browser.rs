@@ -28,23 +28,14 @@ use serde_json::json;
 
 use crate::{
     error::{HarnessError, InfraExt, Result},
-    http::converge,
+    poll::converge,
     progress,
     run::Run,
 };
 
-/// Where Debian puts them (`chromium`, `chromium-driver`); `CCCI_CHROMIUM` /
-/// `CCCI_CHROMEDRIVER` override.
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
 /// How long chromedriver may take to answer `/status`, and a page to load.
 const DRIVER_START: Duration = Duration::from_secs(30);
 pub const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn binary(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
-}
 
 /// A chromedriver process on a free local port; killed when dropped.
 pub struct Chromedriver {
@@ -55,14 +46,13 @@ pub struct Chromedriver {
 impl Chromedriver {
     /// Starts chromedriver with `home` as its (and Chromium's) `$HOME`, and waits until its
     /// `/status` says it is ready.
-    pub async fn start(home: &Path) -> Result<Chromedriver> {
+    pub async fn start(exe: &Path, home: &Path) -> Result<Chromedriver> {
         // Ask the kernel for a free port, then hand it to chromedriver.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .infra(|| "finding a free port for chromedriver".into())?
             .port();
-        let exe = binary("CCCI_CHROMEDRIVER", CHROMEDRIVER);
-        let child = tokio::process::Command::new(&exe)
+        let child = tokio::process::Command::new(exe)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .env("HOME", home)
@@ -122,8 +112,7 @@ fn trust_store(home: &Path, ca_pem: &Path) -> Result<()> {
 
 /// Chromium's capabilities: headless, as root (no sandbox), quiet (no background traffic to
 /// a network that is not there), apps under `*.<suffix>` resolved to the ingress.
-fn capabilities(profile: &Path, suffix: &str, ingress: std::net::SocketAddr) -> serde_json::Map<String, serde_json::Value> {
-    let chromium = binary("CCCI_CHROMIUM", CHROMIUM);
+fn capabilities(chromium: &Path, profile: &Path, suffix: &str, ingress: std::net::SocketAddr) -> serde_json::Map<String, serde_json::Value> {
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -154,8 +143,11 @@ pub struct BrowserEnv {
     pub home_root: PathBuf,
     /// Screenshots of failed sessions go to `<artifacts>/screenshots/`.
     pub artifacts: PathBuf,
-    /// The only CA Chromium trusts.
-    pub ca_pem: PathBuf,
+    /// The only CA Chromium trusts (the system's when `None`).
+    pub ca_pem: Option<PathBuf>,
+    /// Debian's `chromium` and `chromedriver` unless configured otherwise.
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
     /// `*.<domain_suffix>` resolves to `ingress`.
     pub domain_suffix: String,
     pub ingress: std::net::SocketAddr,
@@ -167,9 +159,11 @@ impl BrowserEnv {
         BrowserEnv {
             home_root: run.dir().join("browser"),
             artifacts: run.artifacts(),
-            ca_pem: crate::testbed::ca_cert_path(&run.config),
+            ca_pem: run.platform.ca_pem.clone(),
+            chromium: run.config.chromium.clone(),
+            chromedriver: run.config.chromedriver.clone(),
             domain_suffix: run.config.domain_suffix.clone(),
-            ingress: run.config.ingress,
+            ingress: run.platform.ingress,
         }
     }
 }
@@ -195,11 +189,13 @@ where
     // aws-lc-rs, and fantoccini's rustls connector asks for the process default. Already
     // installed is fine.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let home = env.home_root.join(format!("{name}-{}-{}", std::process::id(), crate::run::now_unix()));
+    let home = env.home_root.join(format!("{name}-{}-{}", std::process::id(), crate::poll::now_unix()));
     let profile = home.join("profile");
     std::fs::create_dir_all(&profile).infra(|| format!("creating {}", profile.display()))?;
-    trust_store(&home, &env.ca_pem)?;
-    let driver = Chromedriver::start(&home).await?;
+    if let Some(ca_pem) = &env.ca_pem {
+        trust_store(&home, ca_pem)?;
+    }
+    let driver = Chromedriver::start(&env.chromedriver, &home).await?;
     let result = session(&driver, &profile, env, name, body).await;
     driver.stop().await;
     let _ = std::fs::remove_dir_all(&home);
@@ -219,7 +215,7 @@ where
     let connect = async {
         let mut builder = fantoccini::ClientBuilder::rustls().map_err(|e| HarnessError::infra("building the WebDriver client", e))?;
         builder
-            .capabilities(capabilities(profile, &env.domain_suffix, env.ingress))
+            .capabilities(capabilities(&env.chromium, profile, &env.domain_suffix, env.ingress))
             .connect(&driver.url())
             .await
             .map_err(|e| HarnessError::infra("opening a Chromium session", anyhow::format_err!("{e}")))
@@ -241,7 +237,7 @@ where
 
 async fn screenshot(client: &Client, artifacts: &Path, name: &str) {
     let dir = artifacts.join("screenshots");
-    let path = dir.join(format!("{name}-{}.png", crate::run::now_unix()));
+    let path = dir.join(format!("{name}-{}.png", crate::poll::now_unix()));
     let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
     match client.screenshot().await {
         Ok(png) => match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, png)) {
@@ -266,7 +262,7 @@ mod tests {
 
     #[test]
     fn chromium_maps_the_test_domains_to_the_ingress_and_trusts_no_bad_certificate() {
-        let caps = capabilities(Path::new("/tmp/p"), "ccci.test", "127.0.0.1:443".parse().unwrap());
+        let caps = capabilities(Path::new("/usr/bin/chromium"), Path::new("/tmp/p"), "ccci.test", "127.0.0.1:443".parse().unwrap());
         let args: Vec<&str> = caps["goog:chromeOptions"]["args"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
         assert!(args.contains(&"--host-resolver-rules=MAP *.ccci.test 127.0.0.1:443"), "{args:?}");
         assert!(args.contains(&"--user-data-dir=/tmp/p"));
@@ -280,14 +276,17 @@ mod tests {
     /// not resolve shows Chromium's error page, which `net_error` reads.
     #[tokio::test(flavor = "multi_thread")]
     async fn chromium_trusts_the_testbed_ca_and_reports_network_errors_by_code() -> anyhow::Result<()> {
-        let config = crate::RunConfig::from_env()?;
+        let config = crate::config::RunConfig::from_env()?;
+        let platform = crate::testbed::platform(&config);
         let dir = std::env::temp_dir().join(format!("ccci-browser-test-{}", std::process::id()));
         let env = BrowserEnv {
             home_root: dir.join("home"),
             artifacts: dir.join("artifacts"),
-            ca_pem: crate::testbed::ca_cert_path(&config),
+            ca_pem: platform.ca_pem.clone(),
+            chromium: config.chromium.clone(),
+            chromedriver: config.chromedriver.clone(),
             domain_suffix: config.domain_suffix.clone(),
-            ingress: config.ingress,
+            ingress: platform.ingress,
         };
         let host = format!("no-such-app.{}", config.domain_suffix);
         let (proxy_page, proxy_error, unresolved_error) = with_browser_in(&env, "selftest", |client| async move {
@@ -300,7 +299,7 @@ mod tests {
         .await?;
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(proxy_error, None, "the testbed certificate was not trusted");
-        assert!(proxy_page.contains(crate::ingress::FALLBACK_MARKER), "not the proxy's page: {proxy_page}");
+        assert!(platform.proxy.answered(404, &proxy_page), "not the proxy's page: {proxy_page}");
         assert_eq!(unresolved_error.as_deref(), Some("ERR_NAME_NOT_RESOLVED"));
         Ok(())
     }

@@ -52,7 +52,7 @@ fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
 }
 
 /// Orders Co-op Cloud versions `<major>.<minor>.<patch>+<upstream>` by the recipe part.
-pub fn version_key(version: &str) -> (Vec<u64>, String) {
+pub(crate) fn version_key(version: &str) -> (Vec<u64>, String) {
     let recipe_part = version.split('+').next().unwrap_or(version);
     let nums = recipe_part.split(['.', '-']).map_while(|p| p.parse::<u64>().ok()).collect();
     (nums, version.to_owned())

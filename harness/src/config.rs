@@ -82,7 +82,50 @@ pub struct RunConfig {
     pub abra_server: String,
     /// Workspace root: fixtures and testbed images live below it.
     pub workspace_root: PathBuf,
+    /// The recipe checkout under test (`CCCI_RECIPE_REPO`, set by `xtask testme` to the PR
+    /// head); the testbed fixture when unset.
+    pub recipe_repo: Option<PathBuf>,
+    /// Names deployments `<recipe>-<purpose>-<tag>` (`CCCI_NAME_TAG`, e.g. `pr12-abc1234`);
+    /// a short hash of the run id when unset.
+    pub name_tag: Option<String>,
+    /// A CA to trust instead of the testbed's (`CCCI_CA`, a cc-ci host with its own CA);
+    /// with `CCCI_PROXY=traefik` and no `CCCI_CA`, the system roots.
+    pub ca_pem: Option<PathBuf>,
+    /// The image of the harness's helper containers on a real host (`CCCI_HELPER_IMAGE`).
+    pub helper_image: Option<String>,
+    /// The Debian mirror the testbed's debootstrap uses (`CCCI_DEBIAN_MIRROR`).
+    pub debian_mirror: String,
+    /// Chromium and chromedriver (`CCCI_CHROMIUM`, `CCCI_CHROMEDRIVER`; Debian's paths).
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
+    /// This process reaches the engine through the API bridge ([`BRIDGE_VAR`]): the harness
+    /// then talks to the engine socket directly.
+    pub engine_via_bridge: bool,
     pub timeouts: Timeouts,
+}
+
+/// The variable that selects a process role before `main` (see `hook`).
+pub const ROLE_VAR: &str = "CCCI_ROLE";
+/// Set when this process routes testcontainers through the API bridge.
+pub(crate) const BRIDGE_VAR: &str = "CCCI_DOCKER_BRIDGE";
+
+/// The process role asked for (`watcher`, `fault-child`), read before `main`.
+pub(crate) fn role() -> Option<String> {
+    std::env::var(ROLE_VAR).ok()
+}
+
+/// Whether the environment names a Docker host already (the bridge then stays out).
+pub(crate) fn docker_host_set() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some()
+}
+
+/// What the fault-injection child role is told: (stage, fixture dir).
+#[cfg(feature = "fault-injection")]
+pub(crate) fn fault_child_env() -> (String, Option<PathBuf>) {
+    (
+        std::env::var("CCCI_FAULT_STAGE").unwrap_or_else(|_| "hold".into()),
+        std::env::var_os("CCCI_FAULT_FIXTURE_DIR").map(PathBuf::from),
+    )
 }
 
 impl RunConfig {
@@ -137,8 +180,43 @@ impl RunConfig {
                 .unwrap_or_else(|| PathBuf::from("abra")),
             abra_server: std::env::var("CCCI_ABRA_SERVER").unwrap_or_else(|_| "default".into()),
             workspace_root: workspace_root(),
+            recipe_repo: std::env::var_os("CCCI_RECIPE_REPO").map(PathBuf::from),
+            name_tag: std::env::var("CCCI_NAME_TAG").ok().filter(|t| !t.is_empty()),
+            ca_pem: std::env::var_os("CCCI_CA").map(PathBuf::from),
+            helper_image: std::env::var("CCCI_HELPER_IMAGE").ok(),
+            debian_mirror: std::env::var("CCCI_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into()),
+            chromium: std::env::var_os("CCCI_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into()),
+            chromedriver: std::env::var_os("CCCI_CHROMEDRIVER")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "/usr/bin/chromedriver".into()),
+            engine_via_bridge: std::env::var_os(BRIDGE_VAR).is_some(),
             timeouts: Timeouts::from_env(scale),
         })
+    }
+
+    /// The variables a process started for this run must see to join it (test runners under
+    /// `xtask`, the run watcher): the run's identity, its owner and its state directory.
+    /// Everything else a child needs it inherits as it is.
+    pub fn child_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("CCCI_RUN_ID", self.run_id.clone()),
+            ("CCCI_RUN_OWNER_PID", self.owner_pid.to_string()),
+            ("CCCI_STATE_DIR", self.state_dir.display().to_string()),
+        ];
+        if let Some(tag) = &self.name_tag {
+            env.push(("CCCI_NAME_TAG", tag.clone()));
+        }
+        if let Some(repo) = &self.recipe_repo {
+            env.push(("CCCI_RECIPE_REPO", repo.display().to_string()));
+        }
+        env
+    }
+
+    /// A config for a new run owned by this process (xtask's runs): a fresh id, this pid.
+    pub fn new_run(mut self, prefix: &str) -> RunConfig {
+        self.run_id = format!("{prefix}{}-{}", std::process::id(), now_unix() % 1_000_000);
+        self.owner_pid = std::process::id();
+        self
     }
 
     /// This run's directory: leases, records, logs and artifacts.
@@ -182,13 +260,17 @@ fn default_run_id(owner_pid: u32) -> String {
     format!("p{owner_pid}-{start}")
 }
 
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok()?.parse().ok()
 }
 
 /// The workspace root, found from the running test binary's manifest dir when cargo sets it,
 /// else by walking up from the current directory to the `Cargo.toml` with `[workspace]`.
-pub fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     if let Some(root) = std::env::var_os("CCCI_WORKSPACE") {
         return PathBuf::from(root);
     }

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, path::Path};
 
 /// One `KEY=VALUE` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvEntry {
+pub(crate) struct EnvEntry {
     pub key: String,
     pub value: String,
     /// The text after an unquoted `#` on the same line, trimmed.

@@ -64,7 +64,7 @@ impl HarnessError {
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
 
 /// Adds an infrastructure context to any error: `docker.ping().await.infra("docker")?`.
-pub trait InfraExt<T> {
+pub(crate) trait InfraExt<T> {
     fn infra(self, what: impl FnOnce() -> String) -> Result<T>;
 }
 

@@ -10,13 +10,7 @@
 //!
 //! It also starts the API bridge for testcontainers when the engine is older ([`crate::bridge`]).
 
-use crate::config::RunConfig;
-
-/// The variable that selects a process role.
-pub const ROLE_VAR: &str = "CCCI_ROLE";
-
-/// Set when this process routes testcontainers through [`crate::bridge`].
-pub const BRIDGE_VAR: &str = "CCCI_DOCKER_BRIDGE";
+use crate::config::{self, BRIDGE_VAR, RunConfig};
 
 // `.init_array` entries run before `main`, single-threaded: the one place where setting an
 // environment variable for the whole process is sound.
@@ -26,7 +20,7 @@ static INIT: extern "C" fn() = init;
 
 extern "C" fn init() {
     start_bridge_if_needed();
-    let Ok(role) = std::env::var(ROLE_VAR) else { return };
+    let Some(role) = config::role() else { return };
     // A panic must not unwind out of this `extern "C"` function (that aborts): report it as
     // the usual panic exit code instead.
     let code = std::panic::catch_unwind(|| run_role(&role)).unwrap_or(101);
@@ -36,15 +30,19 @@ extern "C" fn init() {
 fn run_role(role: &str) -> i32 {
     match role {
         "watcher" => match RunConfig::from_env() {
-            Ok(config) => crate::teardown::watch(config),
+            Ok(config) => {
+                let platform = crate::testbed::platform(&config);
+                crate::teardown::watch(config, platform)
+            }
             Err(e) => {
                 eprintln!("watcher: {e}");
                 2
             }
         },
+        #[cfg(feature = "fault-injection")]
         "fault-child" => crate::testing::fault_child(),
         other => {
-            eprintln!("unknown {ROLE_VAR}={other}");
+            eprintln!("unknown {}={other}", config::ROLE_VAR);
             2
         }
     }

@@ -8,7 +8,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::error::{HarnessError, Result};
+use crate::{
+    error::{HarnessError, Result},
+    poll::{Step, poll},
+};
 
 /// An exclusive `flock` on a file, released on drop.
 #[derive(Debug)]
@@ -48,35 +51,35 @@ impl FileLock {
     pub async fn wait(path: &Path, wait: &Wait<'_>, mut report: impl FnMut(String)) -> Result<FileLock> {
         let start = Instant::now();
         let mut last_report: Option<Instant> = None;
-        loop {
-            let attempt = Self::try_exclusive(path)
-                .map_err(|e| HarnessError::infra(format!("locking {}", path.display()), e))?;
+        let report = std::sync::Mutex::new(&mut report);
+        let last_report = std::sync::Mutex::new(&mut last_report);
+        // flock has no async wait, and blocking a runtime thread is worse: poll it.
+        poll(wait.what, wait.timeout, Duration::from_millis(100), || async {
+            let attempt = match Self::try_exclusive(path) {
+                Ok(attempt) => attempt,
+                Err(e) => return Step::Fail(HarnessError::infra(format!("locking {}", path.display()), e)),
+            };
+            let mut last = last_report.lock().expect("not poisoned");
+            let mut report = report.lock().expect("not poisoned");
             if let Some(lock) = attempt {
-                if last_report.is_some() {
+                if last.is_some() {
                     report(format!("got {} after {:.0}s", wait.what, start.elapsed().as_secs_f64()));
                 }
                 if let Some(holder) = wait.holder {
                     use std::os::unix::fs::FileExt as _;
-                    lock.file.set_len(0).and_then(|()| lock.file.write_all_at(holder.as_bytes(), 0)).map_err(|e| {
-                        HarnessError::infra(format!("recording the holder of {}", path.display()), e)
-                    })?;
+                    if let Err(e) = lock.file.set_len(0).and_then(|()| lock.file.write_all_at(holder.as_bytes(), 0)) {
+                        return Step::Fail(HarnessError::infra(format!("recording the holder of {}", path.display()), e));
+                    }
                 }
-                return Ok(lock);
+                return Step::Done(lock);
             }
-            if start.elapsed() >= wait.timeout {
-                return Err(HarnessError::Timeout {
-                    what: wait.what.to_owned(),
-                    waited: wait.timeout,
-                    last: held_by(path),
-                });
-            }
-            if last_report.is_none_or(|at| at.elapsed() >= wait.report_every) {
+            if last.is_none_or(|at| at.elapsed() >= wait.report_every) {
                 report(format!("waiting for {} ({:.0}s so far): {}", wait.what, start.elapsed().as_secs_f64(), held_by(path)));
-                last_report = Some(Instant::now());
+                **last = Some(Instant::now());
             }
-            // A bounded poll: flock has no async wait, and blocking a runtime thread is worse.
-            tokio::time::sleep(Duration::from_millis(100)).await; // poll step; bounded by `wait.timeout` above
-        }
+            Step::Pending(held_by(path))
+        })
+        .await
     }
 
     pub fn path(&self) -> &Path {

@@ -2,7 +2,7 @@
 //! recycled pid is never mistaken for a live run owner.
 
 /// The start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
-pub fn start_time(pid: u32) -> Option<u64> {
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is parenthesised and may contain spaces: split after it.
     let after_comm = &stat[stat.rfind(')')? + 2..];
@@ -10,7 +10,7 @@ pub fn start_time(pid: u32) -> Option<u64> {
 }
 
 /// Whether the process that had `start` as its start time is still running (and not a zombie).
-pub fn is_alive(pid: u32, start: u64) -> bool {
+pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };

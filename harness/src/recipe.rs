@@ -20,7 +20,16 @@
 //! client_id_env = "OIDC_CLIENT_ID"
 //! client_secret = "oidc_client_secret"   # the secret (SECRET_OIDC_CLIENT_SECRET_VERSION)
 //!
+//! [ready]                         # how the app says it is ready; every deploy waits on it
+//! http = "/health"                # a path through the proxy (or `tcp = <port>`, or `log = "..."`)
+//! status = 200                    # expected status (default 200)
+//! json_pointer = "/status"        # optional: a JSON field of the body ...
+//! json_value = "ok"               # ... and its value (`${DOMAIN}` is the app's domain)
+//! body_contains = "..."           # optional: a substring of the body
+//! service = "app"                 # the service probed (`tcp`, `log`); default `app`
+//!
 //! [provides.oidc]                 # on a provider recipe: how to administer it
+//! kind = "keycloak"               # which identity-provider implementation
 //! admin_user = "admin"
 //! admin_secret = "admin_password"
 //! ```
@@ -28,7 +37,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{HarnessError, Result};
 
@@ -50,6 +59,44 @@ pub struct RecipeToml {
     pub sso: Option<SsoSection>,
     #[serde(default)]
     pub provides: ProvidesSection,
+    #[serde(default)]
+    pub ready: Option<ReadySection>,
+}
+
+/// `[ready]`: the app's own "I am serving" signal, beyond a converged task and a routed port.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySection {
+    /// The service probed by `tcp` and `log` (HTTP goes through the proxy to the domain).
+    #[serde(default = "app_service")]
+    pub service: String,
+    /// `GET <path>` through the proxy.
+    #[serde(default)]
+    pub http: Option<String>,
+    /// The status `http` must answer (default 200).
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub json_pointer: Option<String>,
+    /// The value at `json_pointer` (any JSON value; `${DOMAIN}` in a string is the app's
+    /// domain). Without it, the pointer must merely exist.
+    #[serde(default)]
+    pub json_value: Option<serde_json::Value>,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// A TCP port the service accepts connections on (probed from inside its container).
+    #[serde(default)]
+    pub tcp: Option<u16>,
+    /// A substring of the service's log that says it is ready.
+    #[serde(default)]
+    pub log: Option<String>,
+    /// Overrides the run's readiness timeout for slow apps.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+fn app_service() -> String {
+    "app".into()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -59,10 +106,12 @@ pub struct ProvidesSection {
     pub oidc: Option<OidcProvides>,
 }
 
-/// A recipe that is an OIDC provider (Keycloak's admin REST API).
+/// A recipe that is an OIDC provider, administered through the implementation `kind` names.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcProvides {
+    /// The identity-provider implementation (`harness::providers`).
+    pub kind: String,
     pub admin_user: String,
     /// The generated secret holding the admin password.
     pub admin_secret: String,
@@ -142,10 +191,13 @@ impl Recipe {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Recipe> {
-        let toml: RecipeToml = toml::from_str(text).map_err(|e| HarnessError::Recipe {
-            path: path.to_path_buf(),
-            key: key_at(text, e.span()),
-            message: e.message().to_owned(),
+        let toml: RecipeToml = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            HarnessError::Recipe {
+                path: PathBuf::from(format!("{}:{line}:{col}", path.display())),
+                key: key_at(text, e.span()),
+                message: e.message().trim().to_owned(),
+            }
         })?;
         let err = |key: &str, message: String| HarnessError::Recipe { path: path.to_path_buf(), key: key.into(), message };
         if toml.name.is_empty() || !toml.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
@@ -160,6 +212,23 @@ impl Recipe {
             && sso.provider.is_empty()
         {
             return Err(err("sso.provider", "must name the provider recipe".into()));
+        }
+        if let Some(ready) = &toml.ready {
+            let probes = [ready.http.is_some(), ready.tcp.is_some(), ready.log.is_some()].iter().filter(|p| **p).count();
+            if probes != 1 {
+                return Err(err("ready", "name exactly one of `http`, `tcp` or `log`".into()));
+            }
+            if let Some(path) = &ready.http
+                && !path.starts_with('/')
+            {
+                return Err(err("ready.http", format!("{path:?} must be a path starting with `/`")));
+            }
+            if ready.http.is_none() && (ready.status.is_some() || ready.json_pointer.is_some() || ready.body_contains.is_some()) {
+                return Err(err("ready", "`status`, `json_pointer` and `body_contains` go with `http`".into()));
+            }
+            if ready.json_value.is_some() && ready.json_pointer.is_none() {
+                return Err(err("ready.json_value", "needs `json_pointer`".into()));
+            }
         }
         Ok(Recipe { path: path.to_path_buf(), toml })
     }
@@ -187,6 +256,14 @@ impl Recipe {
     }
 }
 
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
 /// The dotted key whose line contains the error span, for "file: key: message" errors.
 fn key_at(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     let Some(span) = span else { return "(document)".into() };
@@ -195,8 +272,8 @@ fn key_at(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim();
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            table = name.trim().to_owned();
+        if let Some(name) = trimmed.strip_prefix('[') {
+            table = name.trim_end_matches(']').trim().to_owned();
             key.clear();
         } else if let Some((k, _)) = trimmed.split_once('=') {
             key = k.trim().to_owned();
@@ -236,15 +313,20 @@ mod tests {
         assert_eq!(r.dependencies(), ["db", "keycloak", "mail"]);
         let sso = r.toml.sso.unwrap();
         assert_eq!((sso.issuer_env.as_str(), sso.client_secret.as_str()), ("OIDC_ISSUER", "oidc_client_secret"));
-        let p = parse("name = \"keycloak\"\n[provides.oidc]\nadmin_user = \"admin\"\nadmin_secret = \"admin_password\"\n").unwrap();
+        let p = parse("name = \"keycloak\"\n[provides.oidc]\nkind = \"keycloak\"\nadmin_user = \"admin\"\nadmin_secret = \"admin_password\"\n").unwrap();
         assert_eq!(p.toml.provides.oidc.unwrap().admin_secret, "admin_password");
     }
 
     #[test]
-    fn errors_name_the_file_and_the_key() {
+    fn errors_name_the_file_line_column_and_key() {
         let e = parse("name = \"x\"\n[backup]\ncapable = \"yes\"\n").unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with("recipes/x/recipe.toml: backup.capable: "), "{text}");
+        assert!(text.starts_with("recipes/x/recipe.toml:3:11: backup.capable: "), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+
+        // A broken table header is blamed on that table, not on an earlier key.
+        let e = parse("name = \"x\"\n[upgrade]\nbase = \"previous\"\n[backup\ncapable = true\n").unwrap_err().to_string();
+        assert!(e.starts_with("recipes/x/recipe.toml:4:") && e.contains(": backup: "), "{e}");
 
         let e = parse("name = \"x\"\n[testbed]\nfixtur = \"y\"\n").unwrap_err().to_string();
         assert!(e.contains("testbed.fixtur") && e.contains("unknown field"), "{e}");
@@ -254,5 +336,17 @@ mod tests {
 
         let e = parse("name = \"x\"\nrequires = [\"x\"]\n").unwrap_err().to_string();
         assert!(e.contains(": requires: x cannot require itself"), "{e}");
+    }
+
+    #[test]
+    fn readiness_is_one_probe_with_its_own_options() {
+        let r = parse("name = \"x\"\n[ready]\nhttp = \"/health\"\njson_pointer = \"/status\"\njson_value = \"ok\"\n").unwrap();
+        let ready = r.toml.ready.unwrap();
+        assert_eq!((ready.service.as_str(), ready.http.as_deref()), ("app", Some("/health")));
+        assert_eq!(ready.json_value, Some(serde_json::json!("ok")));
+        for bad in ["[ready]\n", "[ready]\nhttp = \"/\"\ntcp = 1\n", "[ready]\ntcp = 1\nstatus = 200\n", "[ready]\nhttp = \"health\"\n"] {
+            let e = parse(&format!("name = \"x\"\n{bad}")).unwrap_err().to_string();
+            assert!(e.contains(": ready"), "{bad:?}: {e}");
+        }
     }
 }

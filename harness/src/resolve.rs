@@ -12,18 +12,22 @@ use std::sync::Arc;
 
 use crate::{
     checkout::{RecipeSource, Rev},
-    deploy::{AppSpec, Deployment, SsoGrant},
+    deploy::{
+        Deployment,
+        spec::{AppSpec, SsoGrant},
+    },
     error::{HarnessError, Result},
-    oidc::{ClientSpec, KeycloakAdmin, Provider},
     progress,
+    providers::{ClientSpec, KINDS, for_kind},
     recipe::Recipe,
     run::Run,
     secret::Secret,
+    shared::shared_deployment,
 };
 
 /// The dependencies of one deployment, ready to hand over.
 #[derive(Debug, Default)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// Recipe names deployed (or attached to) for this dependent, in order.
     pub deployed: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -46,7 +50,7 @@ fn dependency_recipe(run: &Run, dependent: &Recipe, name: &str) -> Result<Recipe
 
 /// Deploys (or attaches to) every dependency of `recipe` and provisions its SSO client.
 /// `domain` is the dependent's domain, known before it deploys.
-pub async fn resolve(run: &Arc<Run>, recipe: &Recipe, domain: &str) -> Result<Resolved> {
+pub(crate) async fn resolve(run: &Arc<Run>, recipe: &Recipe, domain: &str) -> Result<Resolved> {
     let mut resolved = Resolved::default();
     let provider_name = recipe.toml.sso.as_ref().map(|s| s.provider.clone());
     let mut provider = None;
@@ -58,8 +62,8 @@ pub async fn resolve(run: &Arc<Run>, recipe: &Recipe, domain: &str) -> Result<Re
             None => Rev::Head,
         };
         let key = format!("dep-{name}");
-        let spec = AppSpec::new(&name, source.clone(), rev, "dep");
-        let d = crate::suite::shared_deployment(run, &key, source, spec).await?;
+        let spec = AppSpec::new(&name, source.clone(), rev, "dep").with_ready(dep.toml.ready.clone());
+        let d = shared_deployment(run, &key, source, spec).await?;
         progress!("{}: dependency {name} is {} ({})", recipe.name(), d.stack(), d.version());
         resolved.deployed.push(name.clone());
         if Some(&name) == provider_name.as_ref() {
@@ -77,7 +81,7 @@ pub async fn resolve(run: &Arc<Run>, recipe: &Recipe, domain: &str) -> Result<Re
 }
 
 /// A realm named after the dependent's deployment and a confidential client for it.
-async fn provision_sso(recipe: &Recipe, provider_recipe: &Recipe, provider: &Deployment, domain: &str) -> Result<(SsoGrant, Secret)> {
+async fn provision_sso(recipe: &Recipe, provider_recipe: &Recipe, provider_d: &Deployment, domain: &str) -> Result<(SsoGrant, Secret)> {
     let sso = recipe.toml.sso.as_ref().expect("called for SSO recipes only");
     let Some(oidc) = &provider_recipe.toml.provides.oidc else {
         return Err(HarnessError::Recipe {
@@ -86,26 +90,26 @@ async fn provision_sso(recipe: &Recipe, provider_recipe: &Recipe, provider: &Dep
             message: format!("{} is not an OIDC provider (its recipe.toml has no [provides.oidc])", sso.provider),
         });
     };
-    let password = provider.secret(&oidc.admin_secret).cloned().ok_or_else(|| HarnessError::Recipe {
+    let password = provider_d.secret(&oidc.admin_secret).cloned().ok_or_else(|| HarnessError::Recipe {
         path: provider_recipe.path.clone(),
         key: "provides.oidc.admin_secret".into(),
         message: format!("the deployment has no secret {:?}", oidc.admin_secret),
     })?;
-    let oidc_err = |what: &str, e: crate::oidc::OidcError| HarnessError::deploy(format!("{what} at {}", provider.domain()), e);
-    let endpoint = Provider::for_deployment(provider).map_err(|e| oidc_err("reaching the SSO provider", e))?;
-    let t = &provider.run().config.timeouts;
-    endpoint.wait_for_discovery("master", t.ready, t.poll).await?;
-    let admin = KeycloakAdmin::new(endpoint.clone(), &oidc.admin_user, password);
+    let provider = for_kind(&oidc.kind, provider_d, &oidc.admin_user, password).ok_or_else(|| HarnessError::Recipe {
+        path: provider_recipe.path.clone(),
+        key: "provides.oidc.kind".into(),
+        message: format!("unknown identity provider kind {:?} (known: {})", oidc.kind, KINDS.join(", ")),
+    })??;
+    let endpoint = crate::providers::endpoint(&oidc.kind, provider_d)?;
     let realm = domain.split('.').next().unwrap_or(domain).to_owned();
-    if admin.realm(&realm).await.map_err(|e| oidc_err("reading the realm", e))?.is_none() {
-        admin.create_realm(&realm).await.map_err(|e| oidc_err("creating the realm", e))?;
-    }
+    provider.ensure_realm(&realm).await?;
     let secret = Secret::generate(32);
     let redirect = format!("https://{domain}/*");
     let client = ClientSpec::confidential(recipe.name(), secret.clone(), &[redirect.as_str()]);
-    admin.create_client(&realm, &client).await.map_err(|e| oidc_err("creating the client", e))?;
+    provider.create_client(&realm, &client).await?;
     let grant = SsoGrant {
-        provider_domain: provider.domain().to_owned(),
+        provider_kind: oidc.kind.clone(),
+        provider_domain: provider_d.domain().to_owned(),
         realm: realm.clone(),
         issuer: endpoint.issuer(&realm),
         client_id: recipe.name().to_owned(),

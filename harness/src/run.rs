@@ -10,15 +10,16 @@ use std::{
     io::Write as _,
     path::{Path, PathBuf},
     sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::RunConfig,
+    config::{BRIDGE_VAR, ROLE_VAR, RunConfig},
     error::{HarnessError, InfraExt, Result},
-    lock::FileLock,
+    lock::{self, FileLock},
+    platform::Platform,
+    poll::{converge_blocking, now_unix},
     progress, proc,
     swarm::Swarm,
 };
@@ -46,24 +47,18 @@ impl RunRecord {
 
 /// One line of `resources.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ResourceRecord {
+pub(crate) struct ResourceRecord {
     /// `stack`, `abra-app`, `artifact-dir`, ...
     pub kind: String,
     pub name: String,
-}
-
-pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-pub fn now_unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// The live handle on a run, shared by the tests of one process.
 pub struct Run {
     pub config: RunConfig,
     pub swarm: Swarm,
+    /// Where apps are deployed and how they are reached (testbed or cc-ci host).
+    pub platform: Platform,
     dir: PathBuf,
 }
 
@@ -76,7 +71,7 @@ impl std::fmt::Debug for Run {
 impl Run {
     /// Joins (or starts) the run named by `config`: writes `run.json` once, makes sure a watcher
     /// is guarding it, and connects to Docker.
-    pub async fn start(config: RunConfig) -> Result<Arc<Run>> {
+    pub async fn start(config: RunConfig, platform: Platform) -> Result<Arc<Run>> {
         let dir = config.run_dir();
         std::fs::create_dir_all(dir.join("artifacts")).infra(|| format!("creating {}", dir.display()))?;
         crate::log::attach_run_log(&dir.join("run.log"));
@@ -97,9 +92,9 @@ impl Run {
                 progress!("run {} started (owner pid {}), state in {}", config.run_id, config.owner_pid, dir.display());
             }
         }
-        crate::teardown::ensure_watcher(&config)?;
-        let swarm = Swarm::connect().await?;
-        Ok(Arc::new(Run { config, swarm, dir }))
+        ensure_watcher(&config)?;
+        let swarm = Swarm::connect(&config).await?;
+        Ok(Arc::new(Run { config, swarm, platform, dir }))
     }
 
     pub fn id(&self) -> &str {
@@ -139,8 +134,64 @@ impl Run {
     }
 }
 
+/// Starts the run's watcher (teardown layer 3, see `teardown`) unless one holds
+/// `watcher.lock` already, and waits until it does: a detached copy of the current binary in
+/// the `watcher` role, in its own process group so a runner that kills the test's group on
+/// timeout does not take it along.
+fn ensure_watcher(config: &RunConfig) -> Result<()> {
+    use std::{os::unix::process::CommandExt as _, process::{Command, Stdio}};
+    let dir = config.run_dir();
+    let lock_path = dir.join("watcher.lock");
+    if lock::is_held(&lock_path) {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().infra(|| "finding the test binary for the watcher".into())?;
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("watcher.log"))
+        .infra(|| "opening watcher.log".into())?;
+    let mut cmd = Command::new(exe);
+    cmd.env(ROLE_VAR, "watcher")
+        .envs(config.child_env())
+        // Our own API bridge dies with us; the watcher starts its own.
+        .env_remove(BRIDGE_VAR)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().infra(|| "cloning log handle".into())?)
+        .stderr(log)
+        .process_group(0);
+    if config.engine_via_bridge {
+        cmd.env_remove("DOCKER_HOST");
+    }
+    cmd.spawn().infra(|| "spawning the run watcher".into())?;
+    converge_blocking(
+        &format!("the run watcher to take {} (see watcher.log)", lock_path.display()),
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(20),
+        || if lock::is_held(&lock_path) { Ok(()) } else { Err("not yet".into()) },
+    )
+    .map_err(|e| HarnessError::infra("starting the run watcher", e))
+}
+
+/// Writes JSON that holds secrets: created 0600 (no window in which others could read it),
+/// then renamed into place.
+pub(crate) fn write_private_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let body = serde_json::to_vec_pretty(value).expect("records serialise");
+    let mut file = std::fs::File::options()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .infra(|| format!("creating {}", tmp.display()))?;
+    file.write_all(&body).infra(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).infra(|| format!("renaming to {}", path.display()))
+}
+
 /// Resources recorded for a run (the janitor's fallback for what labels cannot mark).
-pub fn recorded_resources(run_dir: &Path) -> Vec<ResourceRecord> {
+pub(crate) fn recorded_resources(run_dir: &Path) -> Vec<ResourceRecord> {
     std::fs::read_to_string(run_dir.join("resources.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -154,7 +205,7 @@ pub fn deploy_count(run_dir: &Path) -> u32 {
 }
 
 /// Writes JSON atomically (temp file + rename) so a reader never sees half a record.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let body = serde_json::to_vec_pretty(value).expect("records serialise");
     std::fs::write(&tmp, body).infra(|| format!("writing {}", tmp.display()))?;

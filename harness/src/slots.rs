@@ -13,6 +13,7 @@ use crate::{
     config::RunConfig,
     error::{HarnessError, InfraExt, Result},
     lock::FileLock,
+    poll::{Step, poll},
     proc, progress,
     run::{RunRecord, write_json},
 };
@@ -40,53 +41,64 @@ impl SlotLease {
             HarnessError::Config(format!("run {} has no run.json; start it with Run::start", config.run_id))
         })?;
         let start = std::time::Instant::now();
-        let mut announced = false;
+        let announced = std::sync::atomic::AtomicBool::new(false);
         let waiting = config.run_dir().join(format!("waiting-slot.{}", std::process::id()));
-        let result = 'wait: loop {
-            {
-                let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
-                // Shared deployments hold their slot until their run ends, so runs that hold
-                // slots and wait for more can wait on each other forever. When every holder's
-                // run is waiting, the oldest waiting run may go one over the cap.
-                let limit = if announced && deadlocked(config, &dir) { config.max_tests + 64 } else { config.max_tests };
-                for i in 0..limit {
-                    let path = dir.join(format!("{i}.json"));
-                    if let Some(holder) = read_holder(&path)
-                        && proc::is_alive(holder.owner_pid, holder.owner_start)
-                        && holder.stack != stack
-                    {
-                        continue;
-                    }
-                    let holder = Holder {
-                        run_id: config.run_id.clone(),
-                        stack: stack.to_owned(),
-                        owner_pid: record.owner_pid,
-                        owner_start: record.owner_start,
-                    };
-                    write_json(&path, &holder)?;
+        let result = poll(&format!("one of MAX_TESTS={} slots", config.max_tests), config.timeouts.slot, config.timeouts.poll * 4, || async {
+            let announced_before = announced.load(std::sync::atomic::Ordering::SeqCst);
+            match Self::try_take(config, &dir, stack, &record, announced_before).await {
+                Ok(Some((lease, i))) => {
                     if i >= config.max_tests {
                         progress!("{stack}: every slot holder's run is waiting for a slot; run {} (the oldest) goes over MAX_TESTS={} to break the wait", config.run_id, config.max_tests);
-                    } else if announced {
+                    } else if announced_before {
                         progress!("{stack}: got slot {i} after {:.0}s", start.elapsed().as_secs_f64());
                     }
-                    break 'wait Ok(SlotLease { path, stack: stack.to_owned() });
+                    Step::Done(lease)
                 }
+                Ok(None) => {
+                    let held = holders(&dir, config.max_tests);
+                    if !announced_before {
+                        progress!("{stack}: all {} slots busy ({held}); waiting", config.max_tests);
+                        let _ = std::fs::write(&waiting, "");
+                        announced.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Step::Pending(format!("held by {held}"))
+                }
+                Err(e) => Step::Fail(e),
             }
-            if start.elapsed() > config.timeouts.slot {
-                break 'wait Err(HarnessError::infra(
-                    format!("waiting for one of MAX_TESTS={} slots", config.max_tests),
-                    anyhow::format_err!("held by {}", holders(&dir, config.max_tests)),
-                ));
-            }
-            if !announced {
-                progress!("{stack}: all {} slots busy ({}); waiting", config.max_tests, holders(&dir, config.max_tests));
-                let _ = std::fs::write(&waiting, "");
-                announced = true;
-            }
-            tokio::time::sleep(config.timeouts.poll * 4).await; // poll step; bounded by timeouts.slot
-        };
+        })
+        .await;
         let _ = std::fs::remove_file(&waiting);
-        result
+        result.map_err(|e| match e {
+            HarnessError::Timeout { what, last, .. } => HarnessError::infra(format!("waiting for {what}"), anyhow::format_err!("{last}")),
+            other => other,
+        })
+    }
+
+    /// One look at the slot table: takes a free slot (or our stack's own) if there is one.
+    async fn try_take(config: &RunConfig, dir: &Path, stack: &str, record: &RunRecord, announced: bool) -> Result<Option<(SlotLease, usize)>> {
+        let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
+        // Shared deployments hold their slot until their run ends, so runs that hold
+        // slots and wait for more can wait on each other forever. When every holder's
+        // run is waiting, the oldest waiting run may go one over the cap.
+        let limit = if announced && deadlocked(config, dir) { config.max_tests + 64 } else { config.max_tests };
+        for i in 0..limit {
+            let path = dir.join(format!("{i}.json"));
+            if let Some(holder) = read_holder(&path)
+                && proc::is_alive(holder.owner_pid, holder.owner_start)
+                && holder.stack != stack
+            {
+                continue;
+            }
+            let holder = Holder {
+                run_id: config.run_id.clone(),
+                stack: stack.to_owned(),
+                owner_pid: record.owner_pid,
+                owner_start: record.owner_start,
+            };
+            write_json(&path, &holder)?;
+            return Ok(Some((SlotLease { path, stack: stack.to_owned() }, i)));
+        }
+        Ok(None)
     }
 
     /// Re-attaches to the lease a previous process of the run took for `stack`.

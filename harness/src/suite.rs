@@ -2,25 +2,27 @@
 //!
 //! ```ignore
 //! let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
-//! let app = suite.shared().await?;                  // non-mutating tests share this one
-//! let mut app = suite.deploy("upgrade", suite.upgrade_base()?).await?; // mutating tests own theirs
+//! let app = suite.shared().await?;                       // non-mutating tests share this one
+//! suite.scoped("backup", Rev::Head, async |app| { ... }).await?; // mutating tests own theirs
 //! ```
-//! The shared deployment is made once per run, whatever the process model: the first test
-//! to ask deploys it under `<run>/shared/<recipe>.lock` and records it; every other test, in
-//! this process (`cargo test`) or another (`cargo nextest run`), attaches to the record. The
-//! run's watcher removes it when the run ends.
+//! The shared deployment is made once per run, whatever the process model (see `shared`).
+//! Every deployment a suite makes has its dependencies deployed and handed over first
+//! (`resolve`) and waits for the recipe's `[ready]` signal before a test sees it.
 
 use std::{path::Path, sync::Arc};
 
 use crate::{
     checkout::{RecipeSource, Rev},
     config::RunConfig,
-    deploy::{AppSpec, Deployment},
+    deploy::{
+        Deployment,
+        spec::{AppSpec, names, name_tag},
+        stack::declared_version,
+    },
     error::{HarnessError, Result},
-    lock::FileLock,
-    progress,
     recipe::Recipe,
-    run::{Run, deploy_count},
+    run::Run,
+    shared::shared_deployment_with,
 };
 
 /// A recipe's suite within the current run.
@@ -33,37 +35,18 @@ pub struct Suite {
 
 impl Suite {
     /// Loads `<crate_dir>/recipe.toml`, joins the run and finds the recipe's source: the PR
-    /// checkout in `CCCI_RECIPE_REPO` when set, else the testbed fixture.
+    /// checkout (`CCCI_RECIPE_REPO`) when set, else the testbed fixture.
     pub async fn start(crate_dir: impl AsRef<Path>) -> Result<Suite> {
         crate::hook::anchor();
         let recipe = Recipe::load(crate_dir)?;
         let config = RunConfig::from_env()?;
-        let source = match std::env::var_os("CCCI_RECIPE_REPO") {
-            Some(repo) => RecipeSource::git_repo(recipe.name(), repo),
+        let source = match &config.recipe_repo {
+            Some(repo) => RecipeSource::git_repo(recipe.name(), repo.clone()),
             None => RecipeSource::fixture(&config, recipe.fixture()).await?,
         };
-        let run = Run::start(config).await?;
+        let platform = crate::testbed::platform(&config);
+        let run = Run::start(config, platform).await?;
         Ok(Suite { recipe, run, source })
-    }
-
-    pub fn name(&self) -> &str {
-        self.recipe.name()
-    }
-
-    /// The release an upgrade starts from: `[upgrade] base` or the newest release before head.
-    pub fn upgrade_base(&self) -> Result<Rev> {
-        let base = &self.recipe.toml.upgrade.base;
-        if base != "previous" {
-            return Ok(Rev::Release(base.clone()));
-        }
-        match self.source.previous_release()? {
-            Some(tag) => Ok(Rev::Release(tag)),
-            None => Err(HarnessError::Recipe {
-                path: self.recipe.path.clone(),
-                key: "upgrade.base".into(),
-                message: format!("{} has no published release before the head to upgrade from", self.name()),
-            }),
-        }
     }
 
     /// A suite from parts (the harness's own tests use fixtures outside `testbed/recipes`).
@@ -71,12 +54,39 @@ impl Suite {
         Suite { recipe, run, source }
     }
 
+    pub fn name(&self) -> &str {
+        self.recipe.name()
+    }
+
+    /// The release an upgrade starts from: `[upgrade] base` or the newest release before head.
+    pub fn upgrade_base(&self) -> Result<String> {
+        let base = &self.recipe.toml.upgrade.base;
+        if base != "previous" {
+            return Ok(base.clone());
+        }
+        self.source.previous_release()?.ok_or_else(|| HarnessError::Recipe {
+            path: self.recipe.path.clone(),
+            key: "upgrade.base".into(),
+            message: format!("{} has no published release before the head to upgrade from", self.name()),
+        })
+    }
+
+    /// The version the head declares (`coop-cloud.${STACK_NAME}.version` in its compose.yml).
+    pub fn head_version(&self) -> Result<String> {
+        declared_version(&self.source.repo)?.ok_or_else(|| HarnessError::Recipe {
+            path: self.source.repo.join("compose.yml"),
+            key: "coop-cloud.${STACK_NAME}.version".into(),
+            message: "the head declares no version label".into(),
+        })
+    }
+
     /// The spec of this recipe at `rev`, with its dependencies deployed and handed over.
     async fn spec(&self, purpose: &str, rev: Rev) -> Result<AppSpec> {
-        let mut spec = AppSpec::new(self.name(), self.source.clone(), rev, purpose);
+        let mut spec = AppSpec::new(self.name(), self.source.clone(), rev, purpose).with_ready(self.recipe.toml.ready.clone());
         if !self.recipe.dependencies().is_empty() {
-            let tag = crate::deploy::name_tag(self.run.id());
-            let (domain, _) = crate::deploy::names(self.name(), purpose, &tag, &self.run.config.domain_suffix);
+            let config = &self.run.config;
+            let tag = name_tag(config.name_tag.as_deref(), self.run.id());
+            let (domain, _) = names(self.name(), purpose, &tag, &config.domain_suffix);
             let resolved = crate::resolve::resolve(&self.run, &self.recipe, &domain).await?;
             spec.env.extend(resolved.env);
             spec.secrets.extend(resolved.secrets);
@@ -85,29 +95,37 @@ impl Suite {
         Ok(spec)
     }
 
-    /// The version the head declares (`coop-cloud.${STACK_NAME}.version` in its compose.yml).
-    pub fn head_version(&self) -> Result<String> {
-        crate::deploy::stack::declared_version(&self.source.repo, self.name())?.ok_or_else(|| HarnessError::Recipe {
-            path: self.source.repo.join("compose.yml"),
-            key: "coop-cloud.${STACK_NAME}.version".into(),
-            message: "the head declares no version label".into(),
-        })
-    }
-
-    /// The upgrade test's starting point: its own deployment of [`Suite::upgrade_base`], and
-    /// that release's version.
-    pub async fn deploy_upgrade_base(&self) -> Result<(Deployment, String)> {
-        let base = self.upgrade_base()?;
-        let version = match &base {
-            Rev::Release(version) => version.clone(),
-            Rev::Head => unreachable!("upgrade bases are releases"),
-        };
-        Ok((self.deploy("upgrade", base).await?, version))
-    }
-
-    /// A deployment of its own (for tests that mutate data), at `rev`.
+    /// A deployment of its own (for tests that mutate data), at `rev`. Prefer
+    /// [`Suite::scoped`], which always tears it down.
     pub async fn deploy(&self, purpose: &str, rev: Rev) -> Result<Deployment> {
         Deployment::deploy(&self.run, self.spec(purpose, rev).await?).await
+    }
+
+    /// [`Suite::scoped`] with secret values given rather than generated (restoring onto a
+    /// fresh deployment with the original's secrets).
+    pub async fn scoped_with_secrets<T>(
+        &self,
+        purpose: &str,
+        rev: Rev,
+        secrets: std::collections::BTreeMap<String, crate::secret::Secret>,
+        body: impl AsyncFnOnce(&mut Deployment) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut spec = self.spec(purpose, rev).await?;
+        for (name, value) in secrets {
+            if !spec.secrets.iter().any(|(n, _)| *n == name) {
+                spec.secrets.push((name, value));
+            }
+        }
+        let app = Deployment::deploy(&self.run, spec).await?;
+        scope(app, body).await
+    }
+
+    /// Deploys its own deployment at `rev`, runs `body` on it, and tears it down whatever
+    /// happened. The body's error comes first; a teardown error is added to it, never put in
+    /// its place (and is the result only when the body passed).
+    pub async fn scoped<T>(&self, purpose: &str, rev: Rev, body: impl AsyncFnOnce(&mut Deployment) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let app = self.deploy(purpose, rev).await?;
+        scope(app, body).await
     }
 
     /// The run's shared deployment of the head (deployed by the first caller of the run).
@@ -117,50 +135,18 @@ impl Suite {
     }
 }
 
-/// The run's one deployment under `key`: the first caller (in any process of the run) deploys
-/// `spec` and records it, every later caller attaches. The run's watcher removes it.
-pub async fn shared_deployment(run: &Arc<Run>, key: &str, source: RecipeSource, spec: AppSpec) -> Result<Deployment> {
-    shared_deployment_with(run, key, source, async { Ok(spec) }).await
-}
-
-/// Like [`shared_deployment`], building the spec (which may deploy dependencies) only when
-/// this caller is the one that deploys.
-async fn shared_deployment_with(
-    run: &Arc<Run>,
-    key: &str,
-    source: RecipeSource,
-    spec: impl std::future::Future<Output = Result<AppSpec>>,
-) -> Result<Deployment> {
-    let dir = run.dir().join("shared");
-    let lock_path = dir.join(format!("{key}.lock"));
-    let record_path = dir.join(format!("{key}.app"));
-    let failed_path = dir.join(format!("{key}.failed"));
-    let _lock = FileLock::exclusive(&lock_path, run.config.timeouts.shared, "the shared deployment").await?;
-    if let Ok(reason) = std::fs::read_to_string(&failed_path) {
-        return Err(HarnessError::deploy(
-            format!("shared deployment {key}"),
-            anyhow::format_err!("it failed earlier in this run: {reason}"),
-        ));
-    }
-    if let Ok(app_dir) = std::fs::read_to_string(&record_path) {
-        let d = Deployment::attach(run, Path::new(app_dir.trim()), source)?;
-        progress!("{}: attached to the shared deployment (run deploy count stays {})", d.stack(), deploy_count(run.dir()));
-        return Ok(d);
-    }
-    let deployed = match spec.await {
-        Ok(spec) => Deployment::deploy(run, spec).await,
-        Err(e) => Err(e),
-    };
-    match deployed {
-        Ok(mut d) => {
-            d.hand_to_run();
-            std::fs::write(&record_path, d.app_dir().display().to_string())
-                .map_err(|e| HarnessError::infra("recording the shared deployment", e))?;
-            Ok(d)
+/// Runs `body` on `app` and tears it down whatever happened; see [`Suite::scoped`].
+async fn scope<T>(mut app: Deployment, body: impl AsyncFnOnce(&mut Deployment) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let result = body(&mut app).await;
+        if result.is_err() {
+            app.mark_failed();
         }
-        Err(e) => {
-            let _ = std::fs::write(&failed_path, e.to_string());
-            Err(e)
+        let stack = app.stack().to_owned();
+        let torn = app.teardown().await;
+        match (result, torn) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(e)) => Err(anyhow::Error::new(e).context(format!("tearing down {stack} after the test passed"))),
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(t)) => Err(e.context(format!("(and tearing down {stack} failed too: {t})"))),
         }
     }
-}

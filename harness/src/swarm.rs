@@ -19,7 +19,9 @@ use bollard::{
 use futures_util::StreamExt;
 
 use crate::{
+    config::RunConfig,
     error::{HarnessError, InfraExt, Result},
+    poll::{Step, poll},
     progress,
 };
 
@@ -168,10 +170,10 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
 impl Swarm {
     /// Connects to the local engine and agrees on an API version (the engine may be older
     /// than bollard's default).
-    pub async fn connect() -> Result<Swarm> {
+    pub async fn connect(config: &RunConfig) -> Result<Swarm> {
         // With the testcontainers bridge in place, DOCKER_HOST points at it; the harness
         // talks to the engine directly and negotiates instead.
-        let docker = if std::env::var_os(crate::hook::BRIDGE_VAR).is_some() {
+        let docker = if config.engine_via_bridge {
             Docker::connect_with_unix(crate::bridge::ENGINE_SOCKET, 120, bollard::API_DEFAULT_VERSION)
         } else {
             Docker::connect_with_local_defaults()
@@ -233,7 +235,7 @@ impl Swarm {
                 match status.state {
                     Some(TaskState::RUNNING) if current && task.desired_state == Some(TaskState::RUNNING) => {
                         let container = status.container_status.as_ref().and_then(|c| c.container_id.clone());
-                        let running_for = status.timestamp.map(|t| crate::run::now_unix() as i64 - t.unix_timestamp()).unwrap_or(0);
+                        let running_for = status.timestamp.map(|t| crate::poll::now_unix() as i64 - t.unix_timestamp()).unwrap_or(0);
                         match container {
                             Some(id) => match self.container_health(&id).await {
                                 Some(HealthStatusEnum::HEALTHY) => svc.ready += 1,
@@ -264,41 +266,68 @@ impl Swarm {
 
     /// Waits until the stack converges, noticing within one poll interval. Gives up early when
     /// a service crash-loops, and on failure returns the `service ps` table and recent logs.
-    pub async fn wait_converged(&self, stack: &str, timeout: Duration, poll: Duration) -> Result<StackState> {
+    pub async fn wait_converged(&self, stack: &str, timeout: Duration, every: Duration) -> Result<StackState> {
         let start = std::time::Instant::now();
-        let since = crate::run::now_unix() as i64 - 1;
-        let mut last = StackState::default();
-        let mut reported = String::new();
-        loop {
-            match self.stack_state(stack, since).await {
-                Ok(state) => last = state,
-                Err(e) if start.elapsed() < timeout => progress!("{stack}: poll failed, retrying: {e}"),
-                Err(e) => return Err(e),
+        let since = crate::poll::now_unix() as i64 - 1;
+        let last = std::sync::Mutex::new(StackState::default());
+        let reported = std::sync::Mutex::new(String::new());
+        let result = poll(&format!("stack {stack}"), timeout, every, || async {
+            let state = match self.stack_state(stack, since).await {
+                Ok(state) => state,
+                Err(e) => return Step::Pending(format!("poll failed: {e}")),
+            };
+            if state.converged() {
+                progress!("{stack}: converged after {:.1}s: {}", start.elapsed().as_secs_f64(), state.summary());
+                return Step::Done(state);
             }
-            if last.converged() {
-                progress!("{stack}: converged after {:.1}s: {}", start.elapsed().as_secs_f64(), last.summary());
-                return Ok(last);
+            let summary = state.summary();
+            {
+                let mut reported = reported.lock().expect("not poisoned");
+                if *reported != summary {
+                    progress!("{stack}: {summary}");
+                    *reported = summary.clone();
+                }
             }
-            let summary = last.summary();
-            if summary != reported {
-                progress!("{stack}: {summary}");
-                reported = summary;
-            }
-            let crash = last.crash_looping(3).map(|s| s.name.clone());
-            if crash.is_some() || start.elapsed() >= timeout {
-                let what = match &crash {
-                    Some(service) => format!("stack {stack} (service {service} keeps failing)"),
-                    None => format!("stack {stack}"),
-                };
-                return Err(HarnessError::NotConverged {
-                    what,
+            let crash = state.crash_looping(3).map(|s| s.name.clone());
+            *last.lock().expect("not poisoned") = state;
+            match crash {
+                Some(service) => Step::Fail(HarnessError::NotConverged {
+                    what: format!("stack {stack} (service {service} keeps failing)"),
                     waited: start.elapsed(),
-                    last: last.summary(),
-                    diagnostics: self.diagnostics(stack).await,
-                });
+                    last: summary,
+                    diagnostics: String::new(),
+                }),
+                None => Step::Pending(summary),
             }
-            tokio::time::sleep(poll).await;
+        })
+        .await;
+        match result {
+            Ok(state) => Ok(state),
+            Err(HarnessError::NotConverged { what, waited, last, .. }) => {
+                Err(HarnessError::NotConverged { what, waited, last, diagnostics: self.diagnostics(stack).await })
+            }
+            Err(HarnessError::Timeout { waited, last, .. }) => {
+                Err(HarnessError::NotConverged { what: format!("stack {stack}"), waited, last, diagnostics: self.diagnostics(stack).await })
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    /// The address of `service`'s running container on `network` (e.g. the proxy's on `proxy`).
+    pub async fn task_address(&self, service: &str, network: &str) -> Result<std::net::IpAddr> {
+        let container = self.running_container(service).await?;
+        let inspect = self
+            .docker
+            .inspect_container(&container, None::<InspectContainerOptions>)
+            .await
+            .infra(|| format!("inspecting {service}'s container"))?;
+        inspect
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|n| n.ip_address)
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| HarnessError::infra(format!("finding {service} on network {network}"), anyhow::format_err!("not attached")))
     }
 
     /// A `docker service ps --no-trunc`-style table of every task of the stack, followed by
@@ -489,9 +518,8 @@ impl Swarm {
     /// Removes everything carrying `label`, in the order `docker stack rm` would, then waits
     /// until the containers are gone before removing volumes and networks (they are "in use"
     /// until then). Idempotent: resources already gone are skipped.
-    pub async fn remove_labelled(&self, label: &str, timeout: Duration, poll: Duration) -> Result<Removed> {
+    pub async fn remove_labelled(&self, label: &str, timeout: Duration, every: Duration) -> Result<Removed> {
         let mut removed = Removed::default();
-        let start = std::time::Instant::now();
         // Task containers carry the stack namespace, not the service's deploy labels: note
         // the namespaces of the services we remove to find their containers.
         let mut namespaces = vec![];
@@ -517,34 +545,37 @@ impl Swarm {
         }
         namespaces.sort();
         namespaces.dedup();
-        loop {
-            let mut containers: Vec<String> =
-                self.find(label).await?.into_iter().filter(|(k, _, _)| *k == "container").map(|(_, n, _)| n).collect();
+        let removed_containers = std::sync::Mutex::new(vec![]);
+        poll(&format!("containers of {label} to stop"), timeout, every, || async {
+            let mut containers: Vec<String> = match self.find(label).await {
+                Ok(found) => found.into_iter().filter(|(k, _, _)| *k == "container").map(|(_, n, _)| n).collect(),
+                Err(e) => return Step::Fail(e),
+            };
             for ns in &namespaces {
-                containers.extend(self.containers_with(&format!("{STACK_LABEL}={ns}")).await?);
+                match self.containers_with(&format!("{STACK_LABEL}={ns}")).await {
+                    Ok(more) => containers.extend(more),
+                    Err(e) => return Step::Fail(e),
+                }
             }
             containers.sort();
             containers.dedup();
             if containers.is_empty() {
-                break;
+                return Step::Done(());
             }
             for id in &containers {
                 let options = RemoveContainerOptions { force: true, v: false, link: false };
-                match self.docker.remove_container(id, Some(options)).await {
-                    Ok(()) if !removed.containers.contains(id) => removed.containers.push(id.clone()),
-                    // Gone already, or "removal already in progress": look again next poll.
-                    _ => {}
+                // Gone already, or "removal already in progress": look again next poll.
+                if self.docker.remove_container(id, Some(options)).await.is_ok() {
+                    let mut done = removed_containers.lock().expect("not poisoned");
+                    if !done.contains(id) {
+                        done.push(id.clone());
+                    }
                 }
             }
-            if start.elapsed() > timeout {
-                return Err(HarnessError::Timeout {
-                    what: format!("containers of {label} to stop"),
-                    waited: timeout,
-                    last: format!("{} still present", containers.len()),
-                });
-            }
-            tokio::time::sleep(poll).await;
-        }
+            Step::Pending(format!("{} still present", containers.len()))
+        })
+        .await?;
+        removed.containers = removed_containers.into_inner().expect("not poisoned");
         let mut pending = self.find(label).await?;
         for ns in &namespaces {
             for found in self.find(&format!("{STACK_LABEL}={ns}")).await? {
@@ -554,9 +585,12 @@ impl Swarm {
             }
         }
         pending.retain(|(kind, _, _)| matches!(*kind, "volume" | "secret" | "config" | "network"));
-        while !pending.is_empty() {
+        let pending = std::sync::Mutex::new(pending);
+        let removed = std::sync::Mutex::new(removed);
+        poll(&format!("volumes, secrets, configs and networks of {label} to go"), timeout, every, || async {
+            let todo = std::mem::take(&mut *pending.lock().expect("not poisoned"));
             let mut still = vec![];
-            for (kind, name, run) in pending {
+            for (kind, name, run) in todo {
                 let result = match kind {
                     "volume" => self.docker.remove_volume(&name, Some(RemoveVolumeOptions { force: true })).await,
                     "secret" => self.docker.delete_secret(&name).await,
@@ -564,27 +598,29 @@ impl Swarm {
                     _ => self.docker.remove_network(&name).await,
                 };
                 match result {
-                    Ok(()) => match kind {
-                        "volume" => removed.volumes.push(name),
-                        "secret" => removed.secrets.push(name),
-                        "config" => removed.configs.push(name),
-                        _ => removed.networks.push(name),
-                    },
+                    Ok(()) => {
+                        let mut removed = removed.lock().expect("not poisoned");
+                        match kind {
+                            "volume" => removed.volumes.push(name),
+                            "secret" => removed.secrets.push(name),
+                            "config" => removed.configs.push(name),
+                            _ => removed.networks.push(name),
+                        }
+                    }
                     Err(e) if is_not_found(&e) => {}
                     // "in use" while the engine finishes tearing a task down: retry.
-                    Err(e) if start.elapsed() < timeout => {
-                        let _ = e;
-                        still.push((kind, name, run));
-                    }
-                    Err(e) => return Err(HarnessError::infra(format!("removing {kind} {name}"), e)),
+                    Err(e) => still.push((kind, name, format!("{run}: {e}"))),
                 }
             }
-            pending = still;
-            if !pending.is_empty() {
-                tokio::time::sleep(poll).await;
+            if still.is_empty() {
+                return Step::Done(());
             }
-        }
-        Ok(removed)
+            let last = still.iter().map(|(k, n, e)| format!("{k} {n} ({e})")).collect::<Vec<_>>().join(", ");
+            *pending.lock().expect("not poisoned") = still.into_iter().map(|(k, n, _)| (k, n, String::new())).collect();
+            Step::Pending(last)
+        })
+        .await?;
+        Ok(removed.into_inner().expect("not poisoned"))
     }
 
     async fn containers_with(&self, label: &str) -> Result<Vec<String>> {

@@ -10,65 +10,21 @@
 //!   resources of runs whose owner is gone or whose deadline passed, including runs whose
 //!   watcher was killed too.
 
-use std::{
-    os::unix::process::CommandExt as _,
-    path::Path,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
 use crate::{
     config::RunConfig,
-    error::{HarnessError, InfraExt, Result},
-    lock::{self, FileLock},
+    error::Result,
+    lock::FileLock,
+    platform::Platform,
+    poll::{Step, converge_blocking, now_unix, poll},
     progress,
-    run::{RunRecord, now_unix, recorded_resources},
+    run::{RunRecord, recorded_resources},
     swarm::{RUN_LABEL, Removed, STACK_LABEL, Swarm},
 };
 
-/// Starts the run's watcher unless one holds `watcher.lock` already, and waits until it does.
-pub fn ensure_watcher(config: &RunConfig) -> Result<()> {
-    let dir = config.run_dir();
-    let lock_path = dir.join("watcher.lock");
-    if lock::is_held(&lock_path) {
-        return Ok(());
-    }
-    let exe = std::env::current_exe().infra(|| "finding the test binary for the watcher".into())?;
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(dir.join("watcher.log"))
-        .infra(|| "opening watcher.log".into())?;
-    let mut cmd = Command::new(exe);
-    cmd.env(crate::hook::ROLE_VAR, "watcher")
-        .env("CCCI_RUN_ID", &config.run_id)
-        .env("CCCI_RUN_OWNER_PID", config.owner_pid.to_string())
-        .env("CCCI_STATE_DIR", &config.state_dir)
-        // Our own API bridge dies with us; the watcher starts its own.
-        .env_remove(if std::env::var_os(crate::hook::BRIDGE_VAR).is_some() { "DOCKER_HOST" } else { "CCCI_UNUSED" })
-        .env_remove(crate::hook::BRIDGE_VAR)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().infra(|| "cloning log handle".into())?)
-        .stderr(log)
-        // Its own process group: a runner that kills the test's group on timeout must not
-        // take the watcher with it.
-        .process_group(0);
-    cmd.spawn().infra(|| "spawning the run watcher".into())?;
-    let start = Instant::now();
-    while !lock::is_held(&lock_path) {
-        if start.elapsed() > Duration::from_secs(20) {
-            return Err(HarnessError::infra(
-                "starting the run watcher",
-                anyhow::format_err!("it did not take {} within 20s; see watcher.log", lock_path.display()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20)); // poll step; bounded by the 20 s deadline above
-    }
-    Ok(())
-}
-
 /// The watcher role's body: returns the process exit code.
-pub fn watch(config: RunConfig) -> i32 {
+pub(crate) fn watch(config: RunConfig, platform: Platform) -> i32 {
     let dir = config.run_dir();
     let Ok(Some(_guard)) = FileLock::try_exclusive(&dir.join("watcher.lock")) else {
         return 0; // Another watcher guards this run.
@@ -76,18 +32,24 @@ pub fn watch(config: RunConfig) -> i32 {
     crate::log::attach_run_log(&dir.join("run.log"));
     let _ = std::fs::write(dir.join("watcher.pid"), std::process::id().to_string());
     // The run record may not be written yet when the first test process spawns us.
-    let record = loop {
-        if let Some(record) = RunRecord::read(&dir) {
-            break record;
+    let record = converge_blocking("run.json to be written", config.timeouts.shared, Duration::from_millis(100), || {
+        match RunRecord::read(&dir) {
+            Some(record) => Ok(record),
+            None if crate::proc::start_time(config.owner_pid).is_none() => {
+                Ok(RunRecord { run_id: config.run_id.clone(), owner_pid: config.owner_pid, owner_start: 0, created_unix: 0, deadline_unix: 0 })
+            }
+            None => Err("no run.json yet".into()),
         }
-        if !crate::proc::start_time(config.owner_pid).is_some() {
-            break RunRecord { run_id: config.run_id.clone(), owner_pid: config.owner_pid, owner_start: 0, created_unix: 0, deadline_unix: 0 };
-        }
-        std::thread::sleep(Duration::from_millis(100)); // poll step; ends when run.json appears or the owner is gone
+    });
+    let Ok(record) = record else {
+        progress!("watcher: run {} never wrote run.json; the janitor will reap it", config.run_id);
+        return 1;
     };
-    while record.is_alive() {
-        std::thread::sleep(config.timeouts.poll); // poll step; `is_alive` turns false at the run deadline at the latest
-    }
+    // `is_alive` turns false when the owner exits, at the run deadline at the latest.
+    let lifetime = Duration::from_secs(record.deadline_unix.saturating_sub(now_unix()) + 60);
+    let _ = converge_blocking("the run's owner to exit", lifetime, config.timeouts.poll, || {
+        if record.is_alive() { Err("alive".into()) } else { Ok(()) }
+    });
     if config.keep_on_failure && dir.join("failed").exists() {
         progress!(
             "run {} failed and CCCI_KEEP is set: its deployments are kept; remove them with `cargo xtask janitor --run {} --force`",
@@ -105,8 +67,8 @@ pub fn watch(config: RunConfig) -> i32 {
         }
     };
     let result = runtime.block_on(async {
-        let swarm = Swarm::connect().await?;
-        teardown_run(&swarm, &config, &config.run_id).await
+        let swarm = Swarm::connect(&config).await?;
+        teardown_run(&swarm, &config, &platform, &config.run_id).await
     });
     match result {
         Ok(removed) => {
@@ -127,14 +89,12 @@ pub fn watch(config: RunConfig) -> i32 {
 
 /// Removes every resource of `run_id`: all that carries its label, plus stacks and abra apps
 /// its record names (abra cannot label what it creates).
-pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, run_id: &str) -> Result<Removed> {
+pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, platform: &Platform, run_id: &str) -> Result<Removed> {
     let t = &config.timeouts;
     let run_dir = config.runs_dir().join(run_id);
-    if config.testbed_ingress {
-        for record in recorded_resources(&run_dir).iter().filter(|r| r.kind == "stack") {
-            // The proxy may be down; the route files are pruned by the janitor then.
-            let _ = crate::ingress::unregister(swarm, config, &record.name).await;
-        }
+    for record in recorded_resources(&run_dir).iter().filter(|r| r.kind == "stack") {
+        // The proxy may be down; its routes are pruned by the janitor then.
+        let _ = platform.proxy.unregister(swarm, &record.name).await;
     }
     let mut removed = swarm.remove_labelled(&format!("{RUN_LABEL}={run_id}"), t.teardown, t.poll).await?;
     for record in recorded_resources(&run_dir) {
@@ -152,18 +112,36 @@ pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, run_id: &str) -> Re
     // A task the engine was still preparing when its service went may create its container
     // and volume after the removal pass: look until the run stays empty for a few polls.
     let label = format!("{RUN_LABEL}={run_id}");
-    let deadline = Instant::now() + t.teardown;
-    let mut quiet_polls = 0;
-    while quiet_polls < 8 && Instant::now() < deadline {
-        if swarm.find(&label).await?.is_empty() {
-            quiet_polls += 1;
-        } else {
-            quiet_polls = 0;
-            merge(&mut removed, swarm.remove_labelled(&label, t.teardown, t.poll).await?);
+    let quiet_polls = std::sync::atomic::AtomicU32::new(0);
+    let removed = std::sync::Mutex::new(removed);
+    let settled = poll(&format!("run {run_id} to stay empty"), t.teardown, t.poll, || async {
+        match swarm.find(&label).await {
+            Ok(found) if found.is_empty() => {
+                if quiet_polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= 8 {
+                    Step::Done(())
+                } else {
+                    Step::Pending("empty, watching for late containers".into())
+                }
+            }
+            Ok(found) => {
+                quiet_polls.store(0, std::sync::atomic::Ordering::SeqCst);
+                match swarm.remove_labelled(&label, t.teardown, t.poll).await {
+                    Ok(more) => {
+                        merge(&mut removed.lock().expect("not poisoned"), more);
+                        Step::Pending(format!("{} late resources removed", found.len()))
+                    }
+                    Err(e) => Step::Fail(e),
+                }
+            }
+            Err(e) => Step::Fail(e),
         }
-        tokio::time::sleep(t.poll).await;
+    })
+    .await;
+    // A run that keeps sprouting resources past the deadline is the janitor's next pass.
+    if let Err(e) = settled {
+        progress!("run {run_id}: {e}");
     }
-    Ok(removed)
+    Ok(removed.into_inner().expect("not poisoned"))
 }
 
 fn merge(into: &mut Removed, from: Removed) {
@@ -193,8 +171,8 @@ pub struct JanitorOptions {
 
 /// Reaps every run that is no longer alive (owner gone or deadline passed) and has
 /// resources left, whether or not its run directory still exists.
-pub async fn janitor(config: &RunConfig, options: &JanitorOptions) -> Result<Vec<Reaped>> {
-    let swarm = Swarm::connect().await?;
+pub async fn janitor(config: &RunConfig, platform: &Platform, options: &JanitorOptions) -> Result<Vec<Reaped>> {
+    let swarm = Swarm::connect(config).await?;
     let mut runs = swarm.labelled_runs().await?;
     if let Ok(dirs) = std::fs::read_dir(config.runs_dir()) {
         for entry in dirs.flatten() {
@@ -224,15 +202,13 @@ pub async fn janitor(config: &RunConfig, options: &JanitorOptions) -> Result<Vec
             }
         }
         progress!("janitor: reaping run {run_id}");
-        let removed = teardown_run(&swarm, config, &run_id).await?;
+        let removed = teardown_run(&swarm, config, platform, &run_id).await?;
         if dir.is_dir() {
             let _ = std::fs::write(dir.join("finished"), now_unix().to_string());
         }
         reaped.push(Reaped { run_id, removed });
     }
-    if config.testbed_ingress {
-        crate::ingress::prune(&swarm, config).await.ok();
-    }
+    platform.proxy.prune(&swarm).await.ok();
     prune_old_run_dirs(&config.runs_dir(), Duration::from_secs(3 * 24 * 3600));
     Ok(reaped)
 }

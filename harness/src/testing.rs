@@ -1,4 +1,5 @@
-//! Support for the harness's own fault-injection tests (`harness/tests/`): the
+//! Support for the harness's own fault-injection tests (feature `fault-injection`, enabled
+//! only by the harness's own dev-dependency on itself) (`harness/tests/`): the
 //! `fault-child` process role, which deploys a fixture and then misbehaves on cue.
 //!
 //! `CCCI_FAULT_FIXTURE_DIR` is the fixture directory to deploy (its head). `CCCI_FAULT_STAGE` says
@@ -11,15 +12,15 @@ use std::io::{BufRead as _, Write as _};
 use crate::{
     checkout::{RecipeSource, Rev},
     config::RunConfig,
-    deploy::{AppSpec, Deployment},
+    deploy::{Deployment, spec::AppSpec},
     run::Run,
 };
 
 /// The fault-child role's body; returns the exit code (a panic exits 101 as usual).
-pub fn fault_child() -> i32 {
+pub(crate) fn fault_child() -> i32 {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let stage = std::env::var("CCCI_FAULT_STAGE").unwrap_or_else(|_| "hold".into());
-    let Some(dir) = std::env::var_os("CCCI_FAULT_FIXTURE_DIR").map(std::path::PathBuf::from) else {
+    let (stage, dir) = crate::config::fault_child_env();
+    let Some(dir) = dir else {
         eprintln!("fault-child: CCCI_FAULT_FIXTURE_DIR is not set");
         return 2;
     };
@@ -27,7 +28,8 @@ pub fn fault_child() -> i32 {
     let result: anyhow::Result<()> = runtime.block_on(async {
         let config = RunConfig::from_env()?;
         let source = RecipeSource::fixture_dir(&config, &dir, &fixture).await?;
-        let run = Run::start(config).await?;
+        let platform = crate::testbed::platform(&config);
+        let run = Run::start(config, platform).await?;
         println!("CCCI-FAULT deploying");
         let d = Deployment::deploy(&run, AppSpec::new(&fixture, source, Rev::Head, "fault")).await?;
         println!("CCCI-FAULT ready {}", d.stack());

@@ -19,17 +19,17 @@ use crate::{
 };
 
 /// Where volume `<name>` is mounted inside the helper.
-pub const VOLUMES_ROOT: &str = "/volumes";
+pub(crate) const VOLUMES_ROOT: &str = "/volumes";
 /// Where the run's artifact directory is mounted inside the helper.
-pub const ARTIFACTS: &str = "/artifacts";
+pub(crate) const ARTIFACTS: &str = "/artifacts";
 
-pub struct VolumeHelper {
+pub(crate) struct VolumeHelper {
     container: ContainerAsync<GenericImage>,
 }
 
 /// Output of a helper command.
 #[derive(Debug)]
-pub struct HelperOutput {
+pub(crate) struct HelperOutput {
     pub exit_code: i64,
     pub stdout: Vec<u8>,
     pub stderr: String,
@@ -38,9 +38,9 @@ pub struct HelperOutput {
 impl VolumeHelper {
     /// Starts the helper with `volumes` (Docker volume name, mount name) mounted at
     /// `/volumes/<mount name>` and `artifacts` at `/artifacts`.
-    pub async fn start(run_id: &str, volumes: &[(String, String)], artifacts: &Path) -> Result<VolumeHelper> {
+    pub(crate) async fn start(run_id: &str, image: &str, volumes: &[(String, String)], artifacts: &Path) -> Result<VolumeHelper> {
         std::fs::create_dir_all(artifacts).infra(|| format!("creating {}", artifacts.display()))?;
-        let (name, tag) = crate::testbed::BASE_IMAGE.split_once(':').expect("base image has a tag");
+        let (name, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
         let mut request = GenericImage::new(name, tag)
             .with_cmd(["sleep", "infinity"])
             .with_label(RUN_LABEL, run_id)
@@ -53,7 +53,7 @@ impl VolumeHelper {
     }
 
     /// Runs a shell script in the helper and waits for it to exit.
-    pub async fn sh(&self, script: &str) -> Result<HelperOutput> {
+    pub(crate) async fn sh(&self, script: &str) -> Result<HelperOutput> {
         let cmd = ExecCommand::new(["sh", "-c", script]).with_cmd_ready_condition(CmdWaitFor::exit());
         let mut result = self.container.exec(cmd).await.infra(|| "exec in the volume helper".into())?;
         let stdout = result.stdout_to_vec().await.infra(|| "reading helper stdout".into())?;
@@ -63,7 +63,7 @@ impl VolumeHelper {
     }
 
     /// Like [`VolumeHelper::sh`], failing unless the script exits 0.
-    pub async fn sh_ok(&self, what: &str, script: &str) -> Result<Vec<u8>> {
+    pub(crate) async fn sh_ok(&self, what: &str, script: &str) -> Result<Vec<u8>> {
         let out = self.sh(script).await?;
         if out.exit_code != 0 {
             return Err(HarnessError::deploy(what.to_owned(), anyhow::format_err!("exit {}: {}", out.exit_code, out.stderr.trim())));
@@ -71,7 +71,7 @@ impl VolumeHelper {
         Ok(out.stdout)
     }
 
-    pub async fn remove(self) -> Result<()> {
+    pub(crate) async fn remove(self) -> Result<()> {
         self.container.rm().await.infra(|| "removing the volume helper".into())
     }
 }

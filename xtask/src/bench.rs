@@ -13,21 +13,21 @@ use std::{collections::HashMap, process::Command, time::{Duration, Instant}};
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
-use harness::{Rev, RunConfig, Suite};
+use harness::{Rev, Suite, ops::RunConfig};
 
 const BARE_SERVICE: &str = "ccci-bench-bare";
 const BARE_PORT: u16 = 18089;
 
 pub async fn run(rounds: usize) -> anyhow::Result<()> {
     let config = RunConfig::from_env()?;
-    harness::testbed::up(&config).await?;
+    harness::ops::up(&config).await?;
     let root = config.workspace_root.clone();
 
     // (a) readiness lag
     let suite = Suite::start(root.join("recipes").join("custom-html")).await?;
     let mut lags = vec![];
     for round in 0..rounds {
-        let since = harness::run::now_unix().saturating_sub(1);
+        let since = harness::ops::now_unix().saturating_sub(1);
         let app = suite.deploy(&format!("b{round}"), Rev::Head).await?;
         let noticed_ms = app.converged_at_ms();
         let healthy_ms = healthy_event_ms(&suite, &app.service("app"), since).await;
@@ -65,7 +65,7 @@ async fn healthy_event_ms(suite: &Suite, service: &str, since: u64) -> anyhow::R
     let options = bollard::query_parameters::EventsOptions {
         since: Some(since.to_string()),
         // `until` is exclusive at second granularity: include the current second.
-        until: Some((harness::run::now_unix() + 1).to_string()),
+        until: Some((harness::ops::now_unix() + 1).to_string()),
         filters: Some(HashMap::from([("event".to_owned(), vec!["health_status".to_owned()])])),
     };
     let mut events = docker.events(Some(options));

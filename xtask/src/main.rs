@@ -15,7 +15,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use harness::{RunConfig, teardown::JanitorOptions};
+use harness::ops::{JanitorOptions, RunConfig};
 use xtask::{affected, bench, lint, matrix, run_tests, testme, workspace::Workspace};
 
 #[derive(Parser)]
@@ -113,9 +113,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ws = Workspace::load(&cwd()?)?;
             println!("{}", matrix::run(&ws, check)?);
         }
-        Command::Testbed { action: TestbedAction::Up } => harness::testbed::up(&config()?).await?,
+        Command::Testbed { action: TestbedAction::Up } => harness::ops::up(&config()?).await?,
         Command::Testbed { action: TestbedAction::Status } => {
-            let (ok, lines) = harness::testbed::status(&config()?).await;
+            let (ok, lines) = harness::ops::status(&config()?).await;
             for line in lines {
                 println!("{line}");
             }
@@ -123,11 +123,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Testbed { action: TestbedAction::Down } => harness::testbed::down(&config()?).await?,
+        Command::Testbed { action: TestbedAction::Down } => harness::ops::down(&config()?).await?,
         Command::Test(args) => return run_tests::run(args).await,
         Command::Bench { rounds } => bench::run(rounds).await?,
         Command::Janitor { run, force } => {
-            let reaped = harness::teardown::janitor(&config()?, &JanitorOptions { run, force }).await?;
+            let config = config()?;
+            let reaped = harness::ops::janitor(&config, &harness::ops::platform(&config), &JanitorOptions { run, force }).await?;
             if reaped.is_empty() {
                 println!("janitor: nothing to remove");
             }

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use harness::lock::{FileLock, Wait};
+use harness::ops::{FileLock, Wait};
 
 use crate::pr::PrRef;
 
@@ -34,7 +34,7 @@ pub async fn acquire(path: &Path, what: &str, holder: &str, timeout: Duration, r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness::lock::held_by;
+    use harness::ops::held_by;
 
     #[tokio::test]
     async fn a_second_taker_waits_and_names_the_holder() {

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use harness::{RunConfig, teardown::JanitorOptions};
+use harness::ops::{Fixtures, Recipe, RunGuard};
 
 #[derive(clap::Args)]
 pub struct TestArgs {
@@ -57,18 +57,12 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
         packages.push(package);
     }
-    let run_id = format!("x{}-{}", std::process::id(), harness::run::now_unix() % 1_000_000);
-    // The run's variables go to the child processes only (set on the command, not on us).
-    let mut config = RunConfig::from_env()?;
-    config.run_id = run_id.clone();
-    config.owner_pid = std::process::id();
-    // The testbed first: on a fresh machine it is what starts the engine the janitor needs.
-    if !args.no_testbed {
-        harness::testbed::up(&config).await?;
-    }
-    for reaped in harness::teardown::janitor(&config, &JanitorOptions::default()).await? {
-        println!("janitor: removed leftovers of run {}: {}", reaped.run_id, reaped.removed);
-    }
+    // Every involved recipe.toml is checked before anything is built or deployed: a broken
+    // one is one line naming file, line and key, not an error per test.
+    let fixtures = fixture_closure(&args.recipes)?;
+    let testbed = Fixtures::Only(fixtures);
+    let guard = RunGuard::start("x", (!args.no_testbed).then_some(&testbed)).await?;
+    let run_id = guard.run_id().to_owned();
     let nextest = !args.cargo_test && has_nextest();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = tokio::process::Command::new(cargo);
@@ -80,22 +74,14 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     for p in &packages {
         cmd.args(["-p", p]);
     }
-    cmd.env("CCCI_RUN_ID", &run_id).env("CCCI_RUN_OWNER_PID", std::process::id().to_string());
+    // The run's variables go to the child processes only (set on the command, not on us).
+    cmd.envs(guard.child_env());
     println!("run {run_id}: {} {}", if nextest { "cargo nextest run" } else { "cargo test" }, packages.join(" "));
     let status = cmd.status().await.context("starting the test runner")?;
-    let run_dir = config.run_dir();
-    println!("run {run_id}: {} deployments (log: {})", harness::run::deploy_count(&run_dir), run_dir.join("run.log").display());
+    let run_dir = guard.config.run_dir();
+    println!("run {run_id}: {} deployments (log: {})", harness::ops::deploy_count(&run_dir), run_dir.join("run.log").display());
     // Layer 3: everything of this run goes, whatever the outcome (unless kept for debugging).
-    let keep = config.keep_on_failure && !status.success();
-    if keep {
-        println!("run {run_id}: failed; kept (CCCI_KEEP). Remove with `cargo xtask janitor --run {run_id} --force`");
-        std::fs::write(run_dir.join("kept"), "").ok();
-    } else {
-        let swarm = harness::swarm::Swarm::connect().await?;
-        let removed = harness::teardown::teardown_run(&swarm, &config, &run_id).await?;
-        std::fs::write(run_dir.join("finished"), harness::run::now_unix().to_string()).ok();
-        println!("run {run_id}: removed {removed}");
-    }
+    println!("{}", guard.finish(status.success()).await?);
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -107,4 +93,25 @@ fn has_nextest() -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The testbed fixtures `recipes` need: each one's own and its dependencies', transitively
+/// (`requires`, `test_requires`, `[sso] provider`), loading (and so validating) every
+/// involved `recipe.toml` first.
+pub fn fixture_closure(recipes: &[String]) -> anyhow::Result<Vec<String>> {
+    let root = harness::ops::RunConfig::from_env()?.workspace_root;
+    let mut todo: Vec<String> = recipes.iter().map(|r| r.trim_start_matches("recipe-").to_owned()).collect();
+    let (mut seen, mut fixtures) = (vec![], vec![]);
+    while let Some(name) = todo.pop() {
+        if seen.contains(&name) {
+            continue;
+        }
+        let recipe = Recipe::load(root.join("recipes").join(&name))?;
+        fixtures.push(recipe.fixture().to_owned());
+        todo.extend(recipe.dependencies());
+        seen.push(name);
+    }
+    fixtures.sort();
+    fixtures.dedup();
+    Ok(fixtures)
 }

@@ -28,7 +28,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use harness::{RunConfig, teardown::JanitorOptions};
+use harness::ops::RunConfig;
 use serde::Serialize;
 
 use crate::{
@@ -177,7 +177,7 @@ pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
     let run_dir = config.run_dir();
     let artifacts = run_dir.join("artifacts");
     std::fs::create_dir_all(&artifacts).with_context(|| format!("creating {}", artifacts.display()))?;
-    let mut started_unix = harness::run::now_unix();
+    let mut started_unix = harness::ops::now_unix();
     let mut started = Instant::now();
     println!("testme: run {} (artifacts: {})", config.run_id, artifacts.display());
 
@@ -186,7 +186,7 @@ pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
         let info = run_info(&config, &pr, started_unix, started, &artifacts, &reporter);
         write_results(&artifacts, &pr, kind, &decision, &info, &[], &[])?;
         // Nothing was deployed; the marker lets the janitor prune the directory in due time.
-        std::fs::write(run_dir.join("finished"), harness::run::now_unix().to_string()).ok();
+        std::fs::write(run_dir.join("finished"), harness::ops::now_unix().to_string()).ok();
         println!("testme: nothing to test; reported on {pr_ref}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -198,7 +198,7 @@ pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
         locks.push(pr_lock::acquire(&lock_dir.join(format!("{package}.lock")), &what, &holder, config.timeouts.run, Duration::from_secs(30)).await?);
     }
     // The run's clock starts once it may run: time spent queued behind another run is not its.
-    (started_unix, started) = (harness::run::now_unix(), Instant::now());
+    (started_unix, started) = (harness::ops::now_unix(), Instant::now());
     let recipes: Vec<RecipeCrate> = decision.packages().iter().filter_map(|p| ws.recipe_package(p).cloned()).collect();
     let info = run_info(&config, &pr, started_unix, started, &artifacts, &reporter);
     reporter.running(&recipes, &info).await?;
@@ -288,7 +288,7 @@ fn git_head(dir: &Path) -> anyhow::Result<String> {
 /// `pr<N>-<sha7>-<pid>`: unique on the host while the run lives; a reused pid gets a suffix.
 fn run_id(config: &RunConfig, number: u64, sha: &str) -> String {
     let id = format!("pr{number}-{}-{}", short(sha), std::process::id());
-    if config.runs_dir().join(&id).exists() { format!("{id}-{}", harness::run::now_unix() % 10_000) } else { id }
+    if config.runs_dir().join(&id).exists() { format!("{id}-{}", harness::ops::now_unix() % 10_000) } else { id }
 }
 
 fn one_line(text: &str) -> String {
@@ -332,11 +332,8 @@ async fn execute(
     // The testbed first: on a fresh machine it is what starts the Docker engine.
     if !no_testbed {
         println!("testme: bringing the testbed up");
-        harness::testbed::up(config).await?;
     }
-    for reaped in harness::teardown::janitor(config, &JanitorOptions::default()).await? {
-        println!("testme: janitor removed leftovers of run {}: {}", reaped.run_id, reaped.removed);
-    }
+    harness::ops::RunGuard::for_config(config.clone(), (!no_testbed).then_some(&harness::ops::Fixtures::All)).await?;
     // Recipe PR: its own crate runs against the PR head; dependents against their fixtures.
     let mut groups: Vec<(String, Vec<String>, Option<PathBuf>)> = vec![];
     let mut lint_dirs: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -485,16 +482,14 @@ async fn nextest(
 
 async fn teardown(config: &RunConfig, success: bool) -> anyhow::Result<()> {
     let run_dir = config.run_dir();
-    println!("testme: run {}: {} deployments", config.run_id, harness::run::deploy_count(&run_dir));
+    println!("testme: run {}: {} deployments", config.run_id, harness::ops::deploy_count(&run_dir));
     if config.keep_on_failure && !success {
         println!("testme: run {} failed; kept (CCCI_KEEP). Remove with `cargo xtask janitor --run {} --force`", config.run_id, config.run_id);
         std::fs::write(run_dir.join("kept"), "").ok();
         return Ok(());
     }
-    let swarm = harness::swarm::Swarm::connect().await?;
-    let removed = harness::teardown::teardown_run(&swarm, config, &config.run_id).await?;
-    std::fs::write(run_dir.join("finished"), harness::run::now_unix().to_string()).ok();
-    println!("testme: run {}: removed {removed}", config.run_id);
+    let guard = harness::ops::RunGuard { config: config.clone(), platform: harness::ops::platform(config) };
+    println!("testme: {}", guard.finish(success).await?);
     Ok(())
 }
 
@@ -601,7 +596,7 @@ impl<'a> Reporter<'a> {
             self.pr_ref,
             short(&self.head_sha),
             self.header_selection,
-            crate::rfc3339(harness::run::now_unix())
+            crate::rfc3339(harness::ops::now_unix())
         )
     }
 

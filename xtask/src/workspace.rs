@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use harness::recipe::Recipe;
+use harness::ops::Recipe;
 
 /// What selection and reporting need to know about one recipe crate.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,18 +8,36 @@
 //! `script -qefc` (a PTY). Every call runs with a per-run `ABRA_DIR`, so concurrent runs never
 //! share a recipe checkout (abra moves checkouts to release tags).
 //!
-//! abra could not be built here (the Go module proxy refuses `coopcloud.tech/abra` with 403),
-//! so only the command lines are tested; the offline testbed uses the stack driver.
+//! **Experimental.** abra could not be built here (the Go module proxy refuses
+//! `coopcloud.tech/abra` with 403), so only the command lines are tested, and only deploy is
+//! dispatched through abra: upgrade, undeploy, wipe, backup and restore go through the same
+//! Swarm operations as the stack driver. The supported driver, on the testbed and on a cc-ci
+//! host, is the stack driver (ARCHITECTURE.md, "Drivers").
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
-use super::Deployment;
 use crate::{
     checkout::Rev,
     config::RunConfig,
+    envfile::EnvFile,
     error::{HarnessError, Result},
     progress,
+    run::Run,
+    secret::Secret,
 };
+
+/// One app as abra sees it, for [`Abra::deploy_app`].
+pub(super) struct AbraApp<'a> {
+    pub run: &'a Run,
+    pub domain: &'a str,
+    pub recipe: &'a str,
+    pub repo: &'a Path,
+    pub env: &'a EnvFile,
+    pub secrets: &'a BTreeMap<String, Secret>,
+}
 
 /// The abra CLI with a per-run `ABRA_DIR`.
 #[derive(Debug, Clone)]
@@ -152,16 +170,16 @@ impl Abra {
     }
 
     /// New app (first deploy only), env written, secrets generated, deploy.
-    pub(super) async fn deploy_app(&self, d: &mut Deployment, rev: &Rev) -> Result<()> {
-        let domain = d.domain().to_owned();
-        let recipe = d.recipe().to_owned();
+    pub(super) async fn deploy_app(&self, app: AbraApp<'_>, rev: &Rev) -> Result<()> {
+        let domain = app.domain.to_owned();
+        let recipe = app.recipe.to_owned();
         let recipes = self.abra_dir.join("recipes").join(&recipe);
         if !recipes.exists() {
             std::fs::create_dir_all(self.abra_dir.join("recipes")).map_err(|e| HarnessError::infra("creating ABRA_DIR", e))?;
             // abra wants a git checkout of the recipe under $ABRA_DIR/recipes/<name>.
             let status = std::process::Command::new("git")
                 .args(["clone", "-q"])
-                .arg(&d.source.repo)
+                .arg(app.repo)
                 .arg(&recipes)
                 .status()
                 .map_err(|e| HarnessError::infra("cloning the recipe into ABRA_DIR", e))?;
@@ -171,10 +189,10 @@ impl Abra {
         }
         let env_path = self.env_path(&domain);
         if !env_path.exists() {
-            d.run().record("abra-env", &env_path.display().to_string())?;
+            app.run.record("abra-env", &env_path.display().to_string())?;
             self.exec(&self.app_new(&recipe, &domain, *rev == Rev::Head)).await?;
-            for decl in d.env().secrets() {
-                let Some(value) = d.secret(&decl.name) else { continue };
+            for decl in app.env.secrets() {
+                let Some(value) = app.secrets.get(&decl.name) else { continue };
                 let file = self.abra_dir.join(format!(".insert-{}", decl.name));
                 write_private(&file, value.expose())?;
                 let inserted = self.exec(&self.secret_insert_file(&domain, &decl.name, &decl.version, &file)).await;
@@ -183,7 +201,7 @@ impl Abra {
             }
             self.exec(&self.secret_generate_all(&domain)).await?;
         }
-        std::fs::write(&env_path, d.env().render()).map_err(|e| HarnessError::infra("writing the app .env", e))?;
+        std::fs::write(&env_path, app.env.render()).map_err(|e| HarnessError::infra("writing the app .env", e))?;
         self.exec(&self.deploy(&domain, rev)).await?;
         Ok(())
     }

@@ -6,17 +6,16 @@
 //! offline testbed) or the abra driver (the real `abra` CLI on a cc-ci host).
 //! Everything it creates carries the run label or is recorded in the run before creation.
 
-pub mod abra;
-pub mod stack;
+pub(crate) mod abra;
+mod ready;
+pub(crate) mod spec;
+pub(crate) mod stack;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    path::{Path, PathBuf},
+    path::Path,
     sync::Arc,
 };
-
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{
     checkout::{RecipeSource, Rev},
@@ -24,68 +23,14 @@ use crate::{
     envfile::EnvFile,
     error::{HarnessError, Result},
     http::AppClient,
+    poll::converge,
     progress,
     run::{Run, write_json},
     secret::Secret,
     slots::SlotLease,
     swarm::ExecOutput,
 };
-
-/// What to deploy.
-#[derive(Debug, Clone)]
-pub struct AppSpec {
-    pub recipe: String,
-    pub source: RecipeSource,
-    pub rev: Rev,
-    /// Why this deployment exists: `shared`, `upgrade`, `backup`; part of its name.
-    pub purpose: String,
-    /// `.env` settings on top of the recipe's `.env.sample`.
-    pub env: Vec<(String, String)>,
-    /// Secret values to insert instead of generating them (by compose name).
-    pub secrets: Vec<(String, Secret)>,
-    /// The OIDC client made for this app at its SSO provider, if any.
-    pub sso: Option<SsoGrant>,
-}
-
-/// What the harness provisioned at an SSO provider for an app (the client secret lives with
-/// the app's other secrets).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SsoGrant {
-    pub provider_domain: String,
-    pub realm: String,
-    pub issuer: String,
-    pub client_id: String,
-    /// The app's secret holding the client secret.
-    pub client_secret_name: String,
-}
-
-impl AppSpec {
-    pub fn new(recipe: &str, source: RecipeSource, rev: Rev, purpose: &str) -> AppSpec {
-        AppSpec { recipe: recipe.into(), source, rev, purpose: purpose.into(), env: vec![], secrets: vec![], sso: None }
-    }
-
-    pub fn with_env(mut self, key: &str, value: impl Into<String>) -> AppSpec {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-}
-
-/// What other processes of the run need to attach to a deployment (secrets live apart, 0600).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeploymentRecord {
-    pub recipe: String,
-    pub domain: String,
-    pub stack: String,
-    pub version: String,
-    pub rev: Option<String>,
-    pub app_dir: PathBuf,
-    pub purpose: String,
-    #[serde(default)]
-    pub sso: Option<SsoGrant>,
-    /// When the harness saw the stack converge (unix milliseconds), for reports and benchmarks.
-    #[serde(default)]
-    pub converged_at_ms: u64,
-}
+use spec::{AppSpec, DeploymentRecord, SsoGrant, names, name_tag, rev_dir, rev_label};
 
 /// How deployments reach the Swarm.
 #[derive(Debug, Clone)]
@@ -114,40 +59,21 @@ impl std::fmt::Debug for Deployment {
     }
 }
 
-/// Names are short: Swarm objects are limited to 64 characters and abra truncates stacks.
-pub fn names(recipe: &str, purpose: &str, tag: &str, suffix: &str) -> (String, String) {
-    let purpose: String = purpose.chars().take(3).collect();
-    let mut prefix = format!("{recipe}-{purpose}-{tag}");
-    prefix.truncate(40);
-    let prefix = prefix.trim_end_matches('-').to_owned();
-    let domain = format!("{prefix}.{suffix}");
-    let stack = domain.replace('.', "_");
-    (domain, stack)
-}
-
-/// The name tag of a run: `CCCI_NAME_TAG` (e.g. `pr12-abc1234` from xtask testme) or a short
-/// hash of the run id.
-pub fn name_tag(run_id: &str) -> String {
-    if let Ok(tag) = std::env::var("CCCI_NAME_TAG")
-        && !tag.is_empty()
-    {
-        return tag;
-    }
-    hex::encode(&Sha256::digest(run_id.as_bytes())[..3])
-}
-
 impl Deployment {
     /// Deploys `spec` and waits until it converges.
     pub async fn deploy(run: &Arc<Run>, spec: AppSpec) -> Result<Deployment> {
         let config = &run.config;
-        let (domain, stack) = names(&spec.recipe, &spec.purpose, &name_tag(run.id()), &config.domain_suffix);
+        let (domain, stack) = names(&spec.recipe, &spec.purpose, &name_tag(config.name_tag.as_deref(), run.id()), &config.domain_suffix);
         let slot = SlotLease::acquire(config, &stack).await?;
         run.record("stack", &stack)?;
         run.count_deploy(&stack, &spec.purpose).await?;
         let app_dir = run.dir().join("apps").join(&stack);
         let driver = match config.driver {
             DriverKind::Stack => Driver::Stack,
-            DriverKind::Abra => Driver::Abra(abra::Abra::new(config, run.dir())),
+            DriverKind::Abra => {
+                progress!("{stack}: the abra driver is experimental (deploy only; see ARCHITECTURE.md)");
+                Driver::Abra(abra::Abra::new(config, run.dir()))
+            }
         };
         let mut deployment = Deployment {
             run: run.clone(),
@@ -160,7 +86,9 @@ impl Deployment {
                 app_dir,
                 purpose: spec.purpose.clone(),
                 sso: spec.sso.clone(),
+                ready: spec.ready.clone(),
                 converged_at_ms: 0,
+                ready_at_ms: 0,
             },
             source: spec.source.clone(),
             env: EnvFile::default(),
@@ -190,12 +118,12 @@ impl Deployment {
         }
         let version = match rev {
             Rev::Release(tag) => tag.clone(),
-            Rev::Head => stack::declared_version(&checkout, &self.record.recipe)?
+            Rev::Head => stack::declared_version(&checkout)?
                 .map(|v| format!("{v}+chaos-{}", self.source.head_sha().unwrap_or_default()))
                 .unwrap_or_else(|| format!("chaos-{}", self.source.head_sha().unwrap_or_default())),
         };
         if self.env.vars().is_empty() {
-            self.env = stack::initial_env(&checkout, &self.record, &self.run.config.domain_suffix)?;
+            self.env = stack::initial_env(&checkout, &self.record.domain)?;
         }
         self.env.set("TYPE", format!("{}:{}", self.record.recipe, version));
         for (k, v) in overrides {
@@ -203,45 +131,71 @@ impl Deployment {
         }
         self.record.version = version;
         self.record.rev = Some(rev_label(rev));
-        let driver = self.driver.clone();
-        match driver {
-            Driver::Stack => stack::deploy(self, &checkout).await?,
-            Driver::Abra(abra) => abra.deploy_app(self, rev).await?,
+        match self.driver.clone() {
+            Driver::Stack => {
+                stack::deploy(stack::StackDeploy {
+                    docker: self.run.swarm.docker(),
+                    stack: &self.record.stack,
+                    run_id: &self.run.config.run_id,
+                    env: &self.env,
+                    secrets: &mut self.secrets,
+                    checkout: &checkout,
+                })
+                .await?
+            }
+            Driver::Abra(abra) => {
+                let app = abra::AbraApp {
+                    run: &self.run,
+                    domain: &self.record.domain,
+                    recipe: &self.record.recipe,
+                    repo: &self.source.repo,
+                    env: &self.env,
+                    secrets: &self.secrets,
+                };
+                abra.deploy_app(app, rev).await?
+            }
         }
         self.save()?;
-        if self.run.config.testbed_ingress {
-            crate::ingress::register(&self.run.swarm, &self.run.config, &self.record.stack).await?;
-        }
+        self.run.platform.proxy.register(&self.run.swarm, &self.record.stack).await?;
         let labels = self.labels("app").await.unwrap_or_default();
         let timeout = stack::timeout_label(&labels, &self.record.stack).unwrap_or(self.run.config.timeouts.converge);
         self.run.swarm.wait_converged(&self.record.stack, timeout, self.run.config.timeouts.poll).await?;
-        self.record.converged_at_ms = crate::run::now_unix_ms();
+        self.record.converged_at_ms = crate::poll::now_unix_ms();
+        self.wait_ready().await?;
+        self.record.ready_at_ms = crate::poll::now_unix_ms();
         self.save()?;
-        self.wait_routed().await?;
-        progress!("{}: {} serving after {:.1}s", self.record.stack, self.record.version, started.elapsed().as_secs_f64());
+        progress!("{}: {} ready after {:.1}s", self.record.stack, self.record.version, started.elapsed().as_secs_f64());
         Ok(())
     }
 
-    /// Waits until `https://<domain>/` reaches the app rather than the proxy (its fallback
-    /// page or a gateway error), if the app asks to be routed at all.
-    async fn wait_routed(&self) -> Result<()> {
-        let labels = self.labels("app").await.unwrap_or_default();
-        if crate::ingress::route_from_labels(&labels).is_none() {
-            return Ok(());
-        }
+    /// Waits until the app serves: routed past the proxy, then its recipe's `[ready]` signal.
+    async fn wait_ready(&self) -> Result<()> {
         let http = self.http()?;
+        let probe = ready::Probe {
+            swarm: &self.run.swarm,
+            http: &http,
+            proxy: self.run.platform.proxy.as_ref(),
+            stack: &self.record.stack,
+            domain: &self.record.domain,
+        };
         let t = &self.run.config.timeouts;
-        crate::http::converge(&format!("{} to be routed to the app", http.url("/")), t.ready, t.poll, || async {
-            let resp = http.get("/").send().await.map_err(|e| format!("{e:#}"))?;
-            let status = resp.status().as_u16();
-            let body = resp.text().await.unwrap_or_default();
-            if matches!(status, 502..=504) || body.contains(crate::ingress::FALLBACK_MARKER) {
-                Err(format!("proxy answered {status}: {}", body.trim().chars().take(80).collect::<String>()))
-            } else {
-                Ok(())
-            }
-        })
-        .await
+        if self.routed().await? {
+            ready::wait_routed(&probe, t.ready, t.poll).await?;
+        }
+        if let Some(spec) = &self.record.ready {
+            let start = std::time::Instant::now();
+            ready::wait(&probe, spec, t.ready, t.poll).await?;
+            progress!("{}: ready signal after {:.1}s more", self.record.stack, start.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// Whether any service of the stack asks the proxy for a route (`traefik.enable=true`).
+    async fn routed(&self) -> Result<bool> {
+        let services = self.run.swarm.stack_services(&self.record.stack).await?;
+        Ok(services.iter().any(|s| {
+            s.spec.as_ref().and_then(|spec| spec.labels.as_ref()).and_then(|l| l.get("traefik.enable")).is_some_and(|v| v == "true")
+        }))
     }
 
     /// Moves the deployment to `rev` in place (an upgrade keeps domain, env, secrets, volumes).
@@ -257,7 +211,7 @@ impl Deployment {
         let t = &self.run.config.timeouts;
         let swarm = &self.run.swarm;
         stack::stack_rm(&self.record.stack)?;
-        crate::http::converge(&format!("{} to be removed", self.record.stack), t.teardown, t.poll, || async {
+        converge(&format!("{} to be removed", self.record.stack), t.teardown, t.poll, || async {
             let services = swarm.stack_services(&self.record.stack).await.map_err(|e| e.to_string())?;
             let left = swarm
                 .find(&format!("{}={}", crate::swarm::STACK_LABEL, self.record.stack))
@@ -337,6 +291,11 @@ impl Deployment {
         self.secrets.get(name)
     }
 
+    /// Every secret of the deployment, by compose name.
+    pub fn secrets(&self) -> &BTreeMap<String, Secret> {
+        &self.secrets
+    }
+
     /// `<stack>_<service>`.
     pub fn service(&self, service: &str) -> String {
         format!("{}_{service}", self.record.stack)
@@ -344,7 +303,47 @@ impl Deployment {
 
     /// An HTTPS client for the app, through the proxy.
     pub fn http(&self) -> Result<AppClient> {
-        AppClient::new(&self.record.domain, self.run.config.ingress, &crate::testbed::ca_cert_path(&self.run.config))
+        AppClient::new(&self.record.domain, self.run.platform.ingress, self.run.platform.ca_pem.as_deref())
+    }
+
+    /// `GET path` through the proxy, failing when the proxy rather than the app answered (no
+    /// route, no backend): what install tests assert on instead of a bare status.
+    pub async fn get(&self, path: &str) -> anyhow::Result<AppResponse> {
+        let resp = self.http()?.get(path).send().await.map_err(|e| anyhow::format_err!("GET https://{}{path}: {e:#}", self.record.domain))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?.to_vec();
+        let text = String::from_utf8_lossy(&body);
+        anyhow::ensure!(
+            !self.run.platform.proxy.answered(status, &text),
+            "GET https://{}{path}: the proxy ({}) answered {status}, not the app: {}",
+            self.record.domain,
+            self.run.platform.proxy.name(),
+            text.trim().chars().take(120).collect::<String>()
+        );
+        Ok(AppResponse { status, headers, body })
+    }
+
+    /// The image the service's running task runs (`<stack>_<service>`).
+    pub async fn running_image(&self, service: &str) -> Result<String> {
+        self.run.swarm.running_image(&self.service(service)).await
+    }
+
+    /// service -> image, as the deployed (merged, interpolated) compose file declares them.
+    pub fn declared_images(&self) -> Result<BTreeMap<String, String>> {
+        let rev = self.record.rev.as_deref().unwrap_or("head").replace('+', "_");
+        let path = self.record.app_dir.join(format!("recipe-{rev}")).join("compose.ccci-final.yml");
+        let text = std::fs::read_to_string(&path).map_err(|e| HarnessError::infra(format!("reading {}", path.display()), e))?;
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| HarnessError::infra(format!("parsing {}", path.display()), e))?;
+        let mut images = BTreeMap::new();
+        if let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) {
+            for (name, service) in services {
+                if let (Some(name), Some(image)) = (name.as_str(), service.get("image").and_then(|i| i.as_str())) {
+                    images.insert(name.to_owned(), image.split('@').next().unwrap_or(image).to_owned());
+                }
+            }
+        }
+        Ok(images)
     }
 
     /// Runs a command in a running container of `service`.
@@ -395,7 +394,7 @@ impl Deployment {
         let t = &self.run.config.timeouts;
         // The old task satisfies "converged" until the update replaces it: wait for a new one.
         let swarm = &self.run.swarm;
-        crate::http::converge(&format!("{name} to be replaced"), t.converge, t.poll, || async {
+        converge(&format!("{name} to be replaced"), t.converge, t.poll, || async {
             match swarm.running_container(&name).await {
                 Ok(id) if id != before => Ok(()),
                 Ok(_) => Err("the old task still runs".to_owned()),
@@ -404,7 +403,7 @@ impl Deployment {
         })
         .await?;
         swarm.wait_converged(&self.record.stack, t.converge, t.poll).await?;
-        self.wait_routed().await?;
+        self.wait_ready().await?;
         progress!("{}: restarted {service}", self.record.stack);
         Ok(())
     }
@@ -420,16 +419,12 @@ impl Deployment {
         Ok(self.labels("app").await?.get(&key).cloned())
     }
 
-    /// Writes the record (and secrets, 0600) so other processes of the run can attach.
+    /// Writes the record (and secrets, created 0600) so other processes of the run can attach.
     fn save(&self) -> Result<()> {
         std::fs::create_dir_all(&self.record.app_dir).map_err(|e| HarnessError::infra("creating app dir", e))?;
         write_json(&self.record.app_dir.join("deployment.json"), &self.record)?;
         std::fs::write(self.record.app_dir.join(".env"), self.env.render()).map_err(|e| HarnessError::infra("writing .env", e))?;
-        let secrets_path = self.record.app_dir.join("secrets.json");
-        write_json(&secrets_path, &self.secrets)?;
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = std::fs::set_permissions(&secrets_path, std::fs::Permissions::from_mode(0o600));
-        Ok(())
+        crate::run::write_private_json(&self.record.app_dir.join("secrets.json"), &self.secrets)
     }
 
     /// Attaches to a deployment another process of this run made and recorded in `app_dir`.
@@ -461,14 +456,6 @@ impl Deployment {
         self.slot = None;
     }
 
-    pub(crate) fn secrets_mut(&mut self) -> &mut BTreeMap<String, Secret> {
-        &mut self.secrets
-    }
-
-    pub(crate) fn record(&self) -> &DeploymentRecord {
-        &self.record
-    }
-
     /// Removes the stack, its volumes, secrets and configs, and frees the slot.
     pub async fn teardown(mut self) -> Result<()> {
         self.teardown_inner().await
@@ -491,9 +478,7 @@ impl Deployment {
 
     async fn remove_resources(&self) -> Result<(crate::swarm::Removed, usize)> {
         let t = &self.run.config.timeouts;
-        if self.run.config.testbed_ingress {
-            crate::ingress::unregister(&self.run.swarm, &self.run.config, &self.record.stack).await?;
-        }
+        self.run.platform.proxy.unregister(&self.run.swarm, &self.record.stack).await?;
         let label = format!("{}={}", crate::swarm::STACK_LABEL, self.record.stack);
         let removed = self.run.swarm.remove_labelled(&label, t.teardown, t.poll).await?;
         // Secrets are not namespaced by `docker stack`; they carry the run label and the stack's name.
@@ -554,28 +539,24 @@ impl Drop for Deployment {
     }
 }
 
-fn rev_label(rev: &Rev) -> String {
-    match rev {
-        Rev::Head => "head".into(),
-        Rev::Release(tag) => tag.clone(),
+/// A response that the app, not the proxy, gave.
+#[derive(Debug)]
+pub struct AppResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl AppResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
-}
 
-fn rev_dir(rev: &Rev) -> String {
-    rev_label(rev).replace('+', "_")
-}
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_short_and_stack_safe() {
-        let (domain, stack) = names("custom-html", "shared", "a1b2c3", "ccci.test");
-        assert_eq!(domain, "custom-html-sha-a1b2c3.ccci.test");
-        assert_eq!(stack, "custom-html-sha-a1b2c3_ccci_test");
-        let (_, long) = names("a-very-long-recipe-name-indeed-longer", "upgrade", "pr1234-abcdef0", "ccci.test");
-        assert!(long.len() <= 50, "{long}");
-        assert!(!long.contains('.'));
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).map_err(|e| anyhow::format_err!("not JSON ({e}): {}", self.text().chars().take(120).collect::<String>()))
     }
 }

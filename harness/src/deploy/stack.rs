@@ -8,11 +8,10 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use bollard::models::SecretSpec;
+use bollard::{Docker, models::SecretSpec};
 use base64::Engine as _;
 use serde_yaml::{Mapping, Value};
 
-use super::{Deployment, DeploymentRecord};
 use crate::{
     envfile::EnvFile,
     error::{HarnessError, InfraExt, Result},
@@ -23,20 +22,20 @@ use crate::{
 
 /// The app `.env` for a new deployment: the recipe's `.env.sample` with the domain set and
 /// ACME off (the proxy serves the wildcard certificate).
-pub fn initial_env(checkout: &Path, record: &DeploymentRecord, _suffix: &str) -> Result<EnvFile> {
+pub(crate) fn initial_env(checkout: &Path, domain: &str) -> Result<EnvFile> {
     let sample = checkout.join(".env.sample");
     let mut env = EnvFile::read(&sample).map_err(|e| HarnessError::Recipe {
         path: sample.clone(),
         key: "(file)".into(),
         message: format!("cannot read: {e}"),
     })?;
-    env.set("DOMAIN", record.domain.clone());
+    env.set("DOMAIN", domain.to_owned());
     env.set("LETS_ENCRYPT_ENV", "");
     Ok(env)
 }
 
 /// The version a checkout declares in its compose labels (`coop-cloud.${STACK_NAME}.version=`).
-pub fn declared_version(checkout: &Path, _recipe: &str) -> Result<Option<String>> {
+pub(crate) fn declared_version(checkout: &Path) -> Result<Option<String>> {
     let compose = std::fs::read_to_string(checkout.join("compose.yml")).map_err(|e| HarnessError::Recipe {
         path: checkout.join("compose.yml"),
         key: "(file)".into(),
@@ -50,7 +49,7 @@ pub fn declared_version(checkout: &Path, _recipe: &str) -> Result<Option<String>
 
 /// The variables compose files are interpolated with: the app env, `abra.sh` exports and
 /// `STACK_NAME`, as abra provides them.
-pub fn interpolation_env(checkout: &Path, env: &EnvFile, stack: &str) -> BTreeMap<String, String> {
+fn interpolation_env(checkout: &Path, env: &EnvFile, stack: &str) -> BTreeMap<String, String> {
     let mut vars = env.vars();
     if let Ok(abra_sh) = EnvFile::read(&checkout.join("abra.sh")) {
         vars.extend(abra_sh.vars());
@@ -59,12 +58,22 @@ pub fn interpolation_env(checkout: &Path, env: &EnvFile, stack: &str) -> BTreeMa
     vars
 }
 
-pub(super) async fn deploy(d: &mut Deployment, checkout: &Path) -> Result<()> {
-    let stack = d.record().stack.clone();
-    let run_id = d.run().id().to_owned();
-    create_secrets(d, &stack, &run_id).await?;
-    let vars = interpolation_env(checkout, d.env(), &stack);
-    let files = d.env().compose_files();
+/// What one `docker stack deploy` of a checkout needs.
+pub(super) struct StackDeploy<'a> {
+    pub docker: &'a Docker,
+    pub stack: &'a str,
+    pub run_id: &'a str,
+    pub env: &'a EnvFile,
+    /// Values handed in or generated so far, by compose name; generated ones are added.
+    pub secrets: &'a mut BTreeMap<String, Secret>,
+    pub checkout: &'a Path,
+}
+
+pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
+    let StackDeploy { docker, stack, run_id, env, secrets, checkout } = ctx;
+    create_secrets(docker, env, secrets, stack, run_id).await?;
+    let vars = interpolation_env(checkout, env, stack);
+    let files = env.compose_files();
     for file in &files {
         if !checkout.join(file).is_file() {
             return Err(HarnessError::Recipe {
@@ -80,10 +89,10 @@ pub(super) async fn deploy(d: &mut Deployment, checkout: &Path) -> Result<()> {
     }
     let merged = docker_cli(&args, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("merging {}", files.join(":")), e))?;
     let mut doc: Value = serde_yaml::from_str(&merged).map_err(|e| HarnessError::deploy("parsing the merged compose file", e))?;
-    label_everything(&mut doc, &run_id);
+    label_everything(&mut doc, run_id);
     let final_path = checkout.join("compose.ccci-final.yml");
     std::fs::write(&final_path, serde_yaml::to_string(&doc).expect("YAML serialises")).infra(|| "writing the final compose file".into())?;
-    let args: Vec<String> = ["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", "compose.ccci-final.yml", &stack]
+    let args: Vec<String> = ["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", "compose.ccci-final.yml", stack]
         .map(str::to_owned)
         .to_vec();
     docker_cli(&args, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("docker stack deploy {stack}"), e))?;
@@ -91,15 +100,14 @@ pub(super) async fn deploy(d: &mut Deployment, checkout: &Path) -> Result<()> {
 }
 
 /// Creates every secret `SECRET_*_VERSION` declares that does not exist yet.
-async fn create_secrets(d: &mut Deployment, stack: &str, run_id: &str) -> Result<()> {
-    let docker = d.run().swarm.docker().clone();
-    for decl in d.env().secrets() {
+async fn create_secrets(docker: &Docker, env: &EnvFile, secrets: &mut BTreeMap<String, Secret>, stack: &str, run_id: &str) -> Result<()> {
+    for decl in env.secrets() {
         let name = format!("{stack}_{}_{}", decl.name, decl.version);
         if docker.inspect_secret(&name).await.is_ok() {
             continue;
         }
         // A value handed in (an SSO client secret, a suite's insert) is inserted as it is.
-        let provided = d.secret(&decl.name).cloned();
+        let provided = secrets.get(&decl.name).cloned();
         if provided.is_none() && !decl.generate {
             return Err(HarnessError::Recipe {
                 path: "(app .env)".into(),
@@ -116,7 +124,7 @@ async fn create_secrets(d: &mut Deployment, stack: &str, run_id: &str) -> Result
         };
         docker.create_secret(spec).await.map_err(|e| HarnessError::infra(format!("creating secret {name}"), e))?;
         progress!("{stack}: secret {name} created ({} chars)", value.expose().len());
-        d.secrets_mut().insert(decl.name, value);
+        secrets.insert(decl.name, value);
     }
     Ok(())
 }
@@ -124,7 +132,7 @@ async fn create_secrets(d: &mut Deployment, stack: &str, run_id: &str) -> Result
 /// Adds `ccci.run=<id>` to every service's deploy labels and container labels (so task
 /// containers carry it too) and to every volume, network, config and secret the stack defines
 /// itself (external ones belong to someone else).
-pub fn label_everything(doc: &mut Value, run_id: &str) {
+fn label_everything(doc: &mut Value, run_id: &str) {
     let key = Value::String(RUN_LABEL.into());
     let value = Value::String(run_id.into());
     let add = |labels: &mut Value| match labels {
@@ -164,12 +172,12 @@ pub fn label_everything(doc: &mut Value, run_id: &str) {
 }
 
 /// The converge timeout a recipe asks for through `coop-cloud.<stack>.timeout` (abra's knob).
-pub fn timeout_label(labels: &std::collections::HashMap<String, String>, stack: &str) -> Option<Duration> {
+pub(super) fn timeout_label(labels: &std::collections::HashMap<String, String>, stack: &str) -> Option<Duration> {
     labels.get(&format!("coop-cloud.{stack}.timeout"))?.trim().parse().ok().map(Duration::from_secs)
 }
 
 /// `docker stack rm`.
-pub fn stack_rm(stack: &str) -> Result<()> {
+pub(super) fn stack_rm(stack: &str) -> Result<()> {
     let out = std::process::Command::new("docker").args(["stack", "rm", stack]).output().infra(|| "running docker stack rm".into())?;
     if !out.status.success() {
         return Err(HarnessError::infra(format!("docker stack rm {stack}"), anyhow::format_err!("{}", String::from_utf8_lossy(&out.stderr).trim())));
@@ -178,7 +186,7 @@ pub fn stack_rm(stack: &str) -> Result<()> {
 }
 
 /// Runs the docker CLI with exactly `vars` as extra environment; stderr becomes the error.
-pub async fn docker_cli(args: &[String], vars: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<String> {
+async fn docker_cli(args: &[String], vars: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<String> {
     let out = tokio::process::Command::new("docker")
         .args(args)
         .envs(vars)
@@ -244,7 +252,7 @@ secrets:
         let dir = std::env::temp_dir().join(format!("ccci-declared-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("compose.yml"), "      - \"coop-cloud.${STACK_NAME}.version=1.1.0+1.22.1\"\n").unwrap();
-        assert_eq!(declared_version(&dir, "x").unwrap().as_deref(), Some("1.1.0+1.22.1"));
+        assert_eq!(declared_version(&dir).unwrap().as_deref(), Some("1.1.0+1.22.1"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use harness::{Deployment, HarnessError, Suite, swarm::STACK_LABEL};
+use harness::{Deployment, HarnessError, Suite, ops::STACK_LABEL};
 
 use crate::{labelled, spec, this_run};
 
@@ -10,7 +10,7 @@ use crate::{labelled, spec, this_run};
 async fn a_stack_that_never_converges_fails_with_diagnostics_and_leaves_nothing() -> anyhow::Result<()> {
     let run = this_run().await?;
     let spec = spec(&run, "never-converges").await?;
-    let (_, stack) = harness::deploy::names(&spec.recipe, &spec.purpose, &harness::deploy::name_tag(run.id()), &run.config.domain_suffix);
+    let stack = harness::ops::stack_name(&run.config, &spec.recipe, &spec.purpose);
     let start = Instant::now();
     let err = Deployment::deploy(&run, spec).await.expect_err("a crash-looping app was reported deployed");
     let elapsed = start.elapsed();
@@ -39,7 +39,7 @@ async fn a_malformed_recipe_toml_names_the_file_and_the_key() -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_fixture_is_a_configuration_error() -> anyhow::Result<()> {
     let run = this_run().await?;
-    let err = harness::RecipeSource::fixture(&run.config, "no-such-fixture").await.expect_err("found a fixture that does not exist");
+    let err = harness::ops::RecipeSource::fixture(&run.config, "no-such-fixture").await.expect_err("found a fixture that does not exist");
     assert!(err.is_unverified(), "a missing fixture says nothing about a recipe: {err}");
     assert!(err.to_string().contains("no-such-fixture"), "{err}");
     Ok(())

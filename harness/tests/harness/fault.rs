@@ -11,13 +11,16 @@ use std::{
     time::Duration,
 };
 
-use harness::{RunConfig, converge, swarm::RUN_LABEL, teardown::{JanitorOptions, janitor}};
+use harness::{
+    converge,
+    ops::{JanitorOptions, RUN_LABEL, RunConfig, janitor, platform},
+};
 
 use crate::{fixture, fresh_run_id, labelled};
 
 fn spawn_child(run_id: &str, stage: &str) -> anyhow::Result<Child> {
     Ok(Command::new(std::env::current_exe()?)
-        .env(harness::hook::ROLE_VAR, "fault-child")
+        .env(harness::ops::ROLE_VAR, "fault-child")
         .env("CCCI_RUN_ID", run_id)
         .env("CCCI_RUN_OWNER_PID", "self")
         .env("CCCI_FAULT_FIXTURE_DIR", fixture("probe"))
@@ -52,7 +55,7 @@ async fn wait_until_clean(label: &str, within: Duration) -> anyhow::Result<()> {
 
 async fn janitor_reaps(run_id: &str) -> anyhow::Result<usize> {
     let config = RunConfig::from_env()?;
-    let reaped = janitor(&config, &JanitorOptions { run: Some(run_id.to_owned()), force: false }).await?;
+    let reaped = janitor(&config, &platform(&config), &JanitorOptions { run: Some(run_id.to_owned()), force: false }).await?;
     Ok(reaped.iter().map(|r| r.removed.count()).sum())
 }
 

@@ -11,7 +11,10 @@ mod stack_driver;
 
 use std::path::PathBuf;
 
-use harness::{AppSpec, RecipeSource, Rev, Run, RunConfig, swarm::Swarm};
+use harness::{
+    Rev,
+    ops::{AppSpec, RecipeSource, Run, RunConfig, Swarm, platform},
+};
 
 pub(crate) fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(name)
@@ -28,7 +31,9 @@ fn hex_id() -> String {
 
 /// The test process's run (owner: the test runner), joined the way suites join it.
 pub(crate) async fn this_run() -> anyhow::Result<std::sync::Arc<Run>> {
-    Ok(Run::start(RunConfig::from_env()?).await?)
+    let config = RunConfig::from_env()?;
+    let platform = platform(&config);
+    Ok(Run::start(config, platform).await?)
 }
 
 /// A spec for a fixture's head, with a purpose unique to this test.
@@ -39,6 +44,6 @@ pub(crate) async fn spec(run: &Run, name: &str) -> anyhow::Result<AppSpec> {
 
 /// Everything on the engine that carries `label`: (kind, name).
 pub(crate) async fn labelled(label: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let swarm = Swarm::connect().await?;
+    let swarm = Swarm::connect(&RunConfig::from_env()?).await?;
     Ok(swarm.find(label).await?.into_iter().map(|(k, n, _)| (k.to_owned(), n)).collect())
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use harness::{
     Rev, Suite,
-    oidc::{Expect, Provider},
-    recipe::Recipe,
-    slots::SlotLease,
+    ops::{Recipe, SlotLease},
+    providers::{
+        keycloak,
+        oidc::{Expect, Provider},
+    },
 };
 
 use crate::{fixture, this_run};
@@ -20,7 +22,7 @@ use crate::{fixture, this_run};
 async fn an_sso_recipe_gets_its_provider_and_client_before_it_deploys() -> anyhow::Result<()> {
     let run = this_run().await?;
     let recipe = Recipe::parse(&fixture("sso-app").join("recipe.toml"), "name = \"sso-app\"\n[sso]\nprovider = \"keycloak\"\n")?;
-    let source = harness::RecipeSource::fixture_dir(&run.config, &fixture("sso-app"), "sso-app").await?;
+    let source = harness::ops::RecipeSource::fixture_dir(&run.config, &fixture("sso-app"), "sso-app").await?;
     let suite = Suite::from_parts(recipe, run.clone(), source);
     let app = suite.deploy("sso", Rev::Head).await?;
     let checks = async {
@@ -48,7 +50,7 @@ async fn an_sso_recipe_gets_its_provider_and_client_before_it_deploys() -> anyho
 
         // And they work at the provider: discovery matches the issuer, and the client
         // authenticates with exactly that secret.
-        let provider = Provider::new(&grant.provider_domain, run.config.ingress, &harness::testbed::ca_cert_path(&run.config))?;
+        let provider = Provider::new(&grant.provider_domain, run.platform.ingress, run.platform.ca_pem.as_deref(), &keycloak::LAYOUT)?;
         let t = &run.config.timeouts;
         provider.wait_for_discovery(&grant.realm, t.ready, Duration::from_millis(250)).await?;
         let client = provider.oidc_client(&grant.realm, &grant.client_id, Some(handed), None).await?;

@@ -2,13 +2,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use harness::{RunConfig, run::RunRecord, slots::SlotLease};
+use harness::ops::{Run, RunConfig, RunRecord, SlotLease};
 
 use crate::this_run;
 
 /// A private slot table (so other tests' deployments are not in the way) with `max` slots,
 /// and a second run `other` beside ours, both owned by live processes.
-fn private_table(run: &Arc<harness::Run>, max: usize) -> anyhow::Result<(RunConfig, RunConfig)> {
+fn private_table(run: &Arc<Run>, max: usize) -> anyhow::Result<(RunConfig, RunConfig)> {
     let mut ours = run.config.clone();
     ours.state_dir = run.dir().join(format!("slot-test-{}", rand::random::<u32>()));
     ours.max_tests = max;

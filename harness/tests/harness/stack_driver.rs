@@ -1,7 +1,7 @@
 //! The stack driver deploys a recipe the way abra would: versioned secrets, interpolated
 //! compose, and the run label on everything it creates; teardown removes all of it.
 
-use harness::{Deployment, swarm::{RUN_LABEL, STACK_LABEL}};
+use harness::{Deployment, ops::{RUN_LABEL, STACK_LABEL}};
 
 use crate::{labelled, spec, this_run};
 

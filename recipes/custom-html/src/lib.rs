@@ -5,7 +5,7 @@
 //! Needs: the testbed (or a Swarm with the recipe deployed through Traefik); no secrets.
 
 use anyhow::Context as _;
-use harness::{DataProbe, Deployment};
+use harness::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// The document root inside the `app` service: the `content` volume.
@@ -27,11 +27,13 @@ pub async fn remove_content(d: &Deployment, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `GET /<name>` through the proxy: `Some(body)` on 200, `None` on 404, an error otherwise.
+/// `GET /<name>` through the proxy: `Some(body)` on 200, `None` on nginx's 404, an error
+/// otherwise, and an error when the proxy rather than nginx answered (so "absent" is never
+/// a missing route).
 pub async fn fetch(d: &Deployment, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    let resp = d.http()?.get(&format!("/{name}")).send().await?;
-    match resp.status().as_u16() {
-        200 => Ok(Some(resp.bytes().await?.to_vec())),
+    let resp = d.get(&format!("/{name}")).await?;
+    match resp.status {
+        200 => Ok(Some(resp.body)),
         404 => Ok(None),
         other => anyhow::bail!("GET /{name}: unexpected HTTP {other}"),
     }

@@ -3,17 +3,19 @@
 //! the `admin_password` secret, and all state lives in PostgreSQL (`db`), dumped and restored
 //! by the recipe's backupbot hooks.
 //!
-//! The generic OIDC machinery (discovery, admin API, grants, JWKS verification, browser
-//! login) is `harness::oidc`; this file holds the recipe's names and the suite's fixtures:
+//! The generic OIDC machinery (discovery, grants, JWKS verification, browser login) is
+//! `harness::providers::oidc`, the admin API `harness::providers::keycloak`; this file holds the recipe's names and the suite's fixtures:
 //! a throwaway realm with a confidential client, a public (PKCE) client and a user
 //! ([`TestRealm`]), and the backup/upgrade marker ([`MarkerRealm`]).
 
-use std::time::{Duration, Instant};
-
 use anyhow::Context as _;
 use harness::{
-    DataProbe, Deployment, Secret,
-    oidc::{ClientSpec, Expect, KeycloakAdmin, Provider, UserSpec},
+    prelude::*,
+    providers::{
+        ClientSpec, UserSpec,
+        keycloak::KeycloakAdmin,
+        oidc::{Expect, Provider},
+    },
 };
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ pub const ADMIN_PASSWORD_SECRET: &str = "admin_password";
 
 /// The provider the deployment serves, through the ingress.
 pub fn provider(d: &Deployment) -> anyhow::Result<Provider> {
-    Ok(Provider::for_deployment(d)?)
+    Ok(harness::providers::keycloak::provider(d)?)
 }
 
 /// The admin API as the recipe's bootstrap admin.
@@ -33,18 +35,6 @@ pub fn admin(d: &Deployment) -> anyhow::Result<KeycloakAdmin> {
         .with_context(|| format!("{} has no {ADMIN_PASSWORD_SECRET} secret", d.stack()))?
         .clone();
     Ok(KeycloakAdmin::new(provider(d)?, username, password))
-}
-
-/// Waits until Keycloak really serves: the master realm's discovery document, with the
-/// public issuer. A converged task and a routed port are not enough (Keycloak answers 404 and
-/// 503 for a while after its port opens). Returns how long it waited.
-pub async fn wait_ready(d: &Deployment) -> anyhow::Result<Duration> {
-    let t = &d.run().config.timeouts;
-    let start = Instant::now();
-    provider(d)?.wait_for_discovery("master", t.ready, t.poll).await?;
-    let waited = start.elapsed();
-    harness::progress!("{}: master realm discovery served after {:.1}s more", d.stack(), waited.as_secs_f64());
-    Ok(waited)
 }
 
 /// The Keycloak version of a recipe version: `10.5.0+26.5.6` -> `26.5.6`.
@@ -187,10 +177,9 @@ impl DataProbe for MarkerRealm {
     /// testbed: right after a restore the running server still serves a realm created after
     /// the dump (absent from the restored database), and the admin's token request fails with
     /// `unknown_error`. Restarting the app makes it read the restored database, as an
-    /// operator would after a restore; then wait until it serves again.
+    /// operator would after a restore (the restart waits for the recipe's `[ready]`).
     async fn after_restore(&self, d: &Deployment) -> anyhow::Result<()> {
         d.restart_service("app").await?;
-        wait_ready(d).await?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ mod functional;
 mod install;
 mod upgrade;
 
-use harness::{Deployment, Suite};
+use harness::prelude::*;
 
 /// The run's shared deployment of the head, and the suite it belongs to.
 async fn shared() -> anyhow::Result<(Suite, Deployment)> {

@@ -5,7 +5,7 @@
 use harness::{
     Secret,
     browser::{PAGE_TIMEOUT, with_browser},
-    oidc::{Expect, LoginOutcome},
+    providers::oidc::{Expect, LoginOutcome},
 };
 use recipe_keycloak::{TestRealm, callback, provider};
 

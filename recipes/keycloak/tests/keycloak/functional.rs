@@ -4,7 +4,7 @@
 
 use harness::{
     Secret,
-    oidc::{Expect, OidcError, TokenError, forge_claim},
+    providers::oidc::{Expect, OidcError, TokenError, forge_claim},
 };
 use recipe_keycloak::{TestRealm, admin, provider};
 

@@ -2,7 +2,10 @@
 //! document names the public issuer, the bootstrap admin gets a token, and the server that
 //! answers is the head's Keycloak.
 
-use harness::oidc::{Expect, OidcError};
+use harness::{
+    prelude::*,
+    providers::{keycloak::KeycloakAdmin, oidc::{Expect, OidcError}},
+};
 use recipe_keycloak::{admin, provider, upstream_version};
 
 use crate::shared;
@@ -43,15 +46,14 @@ async fn bootstrap_admin_gets_a_token_from_the_head_keycloak() -> anyhow::Result
     // token is the admin's is that the admin API accepts it below, and that the same user
     // with another password gets nothing.
     let username = app.env().get("ADMIN_USERNAME").unwrap_or("admin");
-    let impostor = harness::oidc::KeycloakAdmin::new(provider(&app)?, username, harness::Secret::generate(32));
+    let impostor = KeycloakAdmin::new(provider(&app)?, username, Secret::generate(32));
     match impostor.token().await {
         Err(OidcError::Status { status: 401, body, .. }) => assert!(body.contains("invalid_grant"), "{body}"),
         other => anyhow::bail!("a wrong admin password was not refused: {:?}", other.map(|_| "a token")),
     }
 
-    let head = harness::deploy::stack::declared_version(&suite.source.repo, suite.name())?
-        .ok_or_else(|| anyhow::format_err!("head compose declares no version"))?;
-    assert_eq!(app.running_version().await?.as_deref(), Some(head.as_str()), "the deployment is not the head");
+    let head = suite.head_version()?;
+    contract::runs_head(&suite, &app).await?;
     assert_eq!(admin.server_version().await?, upstream_version(&head)?, "the server is not the head's Keycloak");
     Ok(())
 }

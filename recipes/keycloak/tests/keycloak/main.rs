@@ -9,12 +9,12 @@ mod functional;
 mod install;
 mod upgrade;
 
-use harness::{Deployment, Suite};
+use harness::prelude::*;
 
-/// The run's shared deployment of the head, once Keycloak serves its master realm.
+/// The run's shared deployment of the head (ready: Keycloak serves its master realm, as the
+/// recipe's `[ready]` says).
 async fn shared() -> anyhow::Result<(Suite, Deployment)> {
     let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
     let app = suite.shared().await?;
-    recipe_keycloak::wait_ready(&app).await?;
     Ok((suite, app))
 }

@@ -10,23 +10,64 @@
 
 use std::{collections::HashMap, path::PathBuf};
 
+use futures_util::future::BoxFuture;
+
 use crate::{
     config::RunConfig,
     error::{HarnessError, InfraExt, Result},
+    platform::Proxy,
     swarm::Swarm,
 };
 
 /// The body of the proxy's 404 for hosts it has no route for.
-pub const FALLBACK_MARKER: &str = "ccci-proxy: no route for";
+pub(crate) const FALLBACK_MARKER: &str = "ccci-proxy: no route for";
 /// The proxy's Swarm service.
-pub const PROXY_SERVICE: &str = "ccci-proxy_app";
+pub(crate) const PROXY_SERVICE: &str = "ccci-proxy_app";
 
-pub fn routes_dir(config: &RunConfig) -> PathBuf {
+pub(crate) fn routes_dir(config: &RunConfig) -> PathBuf {
     config.state_dir.join("testbed").join("proxy").join("routes")
 }
 
+/// The testbed ingress as the run's [`Proxy`].
+#[derive(Debug)]
+pub(crate) struct TestbedIngress {
+    routes: PathBuf,
+}
+
+impl TestbedIngress {
+    pub(crate) fn new(config: &RunConfig) -> TestbedIngress {
+        TestbedIngress { routes: routes_dir(config) }
+    }
+}
+
+impl Proxy for TestbedIngress {
+    fn name(&self) -> &str {
+        "testbed ingress"
+    }
+
+    fn register<'a>(&'a self, swarm: &'a Swarm, stack: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { register(swarm, &self.routes, stack).await.map(|_| ()) })
+    }
+
+    fn unregister<'a>(&'a self, swarm: &'a Swarm, stack: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(unregister(swarm, &self.routes, stack))
+    }
+
+    fn prune<'a>(&'a self, swarm: &'a Swarm) -> BoxFuture<'a, Result<usize>> {
+        Box::pin(prune(swarm, &self.routes))
+    }
+
+    fn answered(&self, status: u16, body: &str) -> bool {
+        body.contains(FALLBACK_MARKER) || (matches!(status, 502..=504) && body.contains("<center>nginx"))
+    }
+
+    fn container_address<'a>(&'a self, swarm: &'a Swarm) -> BoxFuture<'a, Result<Option<std::net::IpAddr>>> {
+        Box::pin(async move { swarm.task_address(PROXY_SERVICE, "proxy").await.map(Some) })
+    }
+}
+
 /// `Host(`a`)` or `Host(`a`, `b`)` or `Host(`a`) || Host(`b`)`: every host named.
-pub fn rule_hosts(rule: &str) -> Vec<String> {
+fn rule_hosts(rule: &str) -> Vec<String> {
     let mut hosts = vec![];
     for part in rule.split("Host(").skip(1) {
         let inner = part.split(')').next().unwrap_or_default();
@@ -41,7 +82,7 @@ pub fn rule_hosts(rule: &str) -> Vec<String> {
 }
 
 /// (hosts, port) from an app service's Traefik labels.
-pub fn route_from_labels(labels: &HashMap<String, String>) -> Option<(Vec<String>, u16)> {
+fn route_from_labels(labels: &HashMap<String, String>) -> Option<(Vec<String>, u16)> {
     if labels.get("traefik.enable").map(String::as_str) != Some("true") {
         return None;
     }
@@ -58,7 +99,7 @@ pub fn route_from_labels(labels: &HashMap<String, String>) -> Option<(Vec<String
 }
 
 /// The nginx `server` block for one app.
-pub fn server_block(hosts: &[String], upstream: &str, port: u16) -> String {
+fn server_block(hosts: &[String], upstream: &str, port: u16) -> String {
     format!(
         r#"# Route written by the ccci harness from the app's traefik labels.
 server {{
@@ -90,14 +131,13 @@ server {{
 }
 
 /// Routes the stack's `app` service, if it asks for routing.
-pub async fn register(swarm: &Swarm, config: &RunConfig, stack: &str) -> Result<Option<Vec<String>>> {
+async fn register(swarm: &Swarm, dir: &std::path::Path, stack: &str) -> Result<Option<Vec<String>>> {
     let service = format!("{stack}_app");
     let labels = swarm.service_labels(&service).await?;
     let Some((hosts, port)) = route_from_labels(&labels) else {
         return Ok(None);
     };
-    let dir = routes_dir(config);
-    std::fs::create_dir_all(&dir).infra(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).infra(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(format!("{stack}.conf")), server_block(&hosts, &service, port))
         .infra(|| "writing the proxy route".into())?;
     reload(swarm).await?;
@@ -105,8 +145,8 @@ pub async fn register(swarm: &Swarm, config: &RunConfig, stack: &str) -> Result<
 }
 
 /// Removes the stack's route (idempotent).
-pub async fn unregister(swarm: &Swarm, config: &RunConfig, stack: &str) -> Result<()> {
-    let path = routes_dir(config).join(format!("{stack}.conf"));
+async fn unregister(swarm: &Swarm, dir: &std::path::Path, stack: &str) -> Result<()> {
+    let path = dir.join(format!("{stack}.conf"));
     if path.exists() {
         std::fs::remove_file(&path).infra(|| format!("removing {}", path.display()))?;
         reload(swarm).await?;
@@ -115,8 +155,8 @@ pub async fn unregister(swarm: &Swarm, config: &RunConfig, stack: &str) -> Resul
 }
 
 /// Removes routes whose stack no longer exists (janitor).
-pub async fn prune(swarm: &Swarm, config: &RunConfig) -> Result<usize> {
-    let Ok(entries) = std::fs::read_dir(routes_dir(config)) else { return Ok(0) };
+async fn prune(swarm: &Swarm, dir: &std::path::Path) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
     let mut pruned = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -1,19 +1,19 @@
-//! OpenID Connect against a provider the harness deployed: discovery checks, a Keycloak admin
-//! client, grants through `openidconnect`, and token verification against the realm's JWKS
-//! through `jsonwebtoken`.
+//! OpenID Connect against a provider the harness deployed, whatever its kind: discovery checks,
+//! grants through `openidconnect`, token verification against the realm's JWKS through
+//! `jsonwebtoken`, and the code flow through a real browser.
 //!
 //! The provider is reached the way relying parties reach it: `https://<domain>` through the
-//! ingress, trusting only the testbed CA. The issuer is therefore the public URL
-//! (`https://<domain>/realms/<realm>`) and discovery fails if the provider names any other.
+//! ingress, trusting only the platform CA. The issuer is therefore the public URL (its path
+//! from the provider kind's [`Layout`]) and discovery fails if the provider names any other.
 //!
-//! Three pieces, used together by SSO suites:
 //! - [`Provider`]: discovery ([`Provider::discover`], [`Provider::wait_for_discovery`]), the
 //!   JWKS verifier ([`Provider::verifier`]) and OIDC clients ([`Provider::oidc_client`]);
-//! - [`KeycloakAdmin`]: realms, clients and users through Keycloak's admin REST API (the
-//!   provider's API; the admin token lives about 60 s, so every call fetches a fresh one);
 //! - [`OidcClient`]: password, client-credentials and authorization-code + PKCE grants; the
 //!   code flow is driven through a real browser on the provider's login page
-//!   ([`OidcClient::browser_login`]).
+//!   ([`OidcClient::browser_login`]), found by the kind's [`LoginForm`] selectors.
+//!
+//! Administering a provider (realms, clients, users) is the kind's own module
+//! (`super::keycloak`, e.g.), behind `super::IdentityProvider`.
 //!
 //! openidconnect 4 implements its HTTP trait for its own reqwest 0.12, so its client is built
 //! with `openidconnect::reqwest::ClientBuilder` (testbed CA only, domain resolved to the
@@ -36,13 +36,36 @@ use openidconnect::{
     core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreTokenResponse},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     deploy::Deployment,
-    http::{AppClient, converge},
+    error::HarnessError,
+    http::AppClient,
+    poll::converge,
     secret::Secret,
 };
+
+/// Where a provider kind serves its realms, and what its login page looks like.
+#[derive(Debug)]
+pub struct Layout {
+    /// The issuer's path, with `{realm}` for the realm (or application) name.
+    pub issuer_path: &'static str,
+    pub login: LoginForm,
+}
+
+/// CSS selectors of a provider's login page, for [`OidcClient::browser_login`].
+#[derive(Debug)]
+pub struct LoginForm {
+    /// The login form.
+    pub form: &'static str,
+    /// Inside the form: the username field, the password field, the submit button.
+    pub username: &'static str,
+    pub password: &'static str,
+    pub submit: &'static str,
+    /// The element that carries the provider's refusal ("Invalid username or password.").
+    pub error: &'static str,
+}
 
 /// What went wrong talking OIDC; tokens and secrets are never part of the message.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +103,11 @@ pub enum OidcError {
     Config(String),
 }
 
-impl From<OidcError> for crate::HarnessError {
+impl From<OidcError> for HarnessError {
     fn from(e: OidcError) -> Self {
         match e {
-            OidcError::Config(message) => crate::HarnessError::Config(message),
-            other => crate::HarnessError::deploy("OIDC", other),
+            OidcError::Config(message) => HarnessError::Config(message),
+            other => HarnessError::deploy("OIDC", other),
         }
     }
 }
@@ -160,7 +183,7 @@ impl Audience {
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
     /// `aud` must contain this (ID tokens: the client id). `None` skips the audience check:
-    /// access tokens name their resource servers (Keycloak: `account`), not the client, so
+    /// access tokens name their resource servers (e.g. Keycloak: `account`), not the client, so
     /// suites check `azp` for them instead.
     pub audience: Option<String>,
     /// `azp` must equal this.
@@ -319,6 +342,7 @@ pub fn forge_claim(token: &str, key: &str, value: Value) -> Result<String, Token
 pub struct Provider {
     http: AppClient,
     oidc_http: openidconnect::reqwest::Client,
+    layout: &'static Layout,
 }
 
 impl std::fmt::Debug for Provider {
@@ -327,39 +351,42 @@ impl std::fmt::Debug for Provider {
     }
 }
 
-fn http_err(what: impl Into<String>, e: impl std::fmt::Display) -> OidcError {
+pub(super) fn http_err(what: impl Into<String>, e: impl std::fmt::Display) -> OidcError {
     OidcError::Http { what: what.into(), message: e.to_string() }
 }
 
-async fn status_err(what: impl Into<String>, resp: reqwest::Response) -> OidcError {
+pub(super) async fn status_err(what: impl Into<String>, resp: reqwest::Response) -> OidcError {
     let status = resp.status().as_u16();
     let body = resp.text().await.unwrap_or_default();
     OidcError::Status { what: what.into(), status, body: body.trim().chars().take(300).collect() }
 }
 
 impl Provider {
-    /// The provider at `https://<domain>`, connecting to `ingress` and trusting only `ca_pem`.
-    pub fn new(domain: &str, ingress: SocketAddr, ca_pem: &Path) -> Result<Provider, OidcError> {
+    /// The provider at `https://<domain>`, connecting to `ingress` and trusting only `ca_pem`
+    /// (the system roots when `None`), laid out as its kind's `layout` says.
+    pub fn new(domain: &str, ingress: SocketAddr, ca_pem: Option<&Path>, layout: &'static Layout) -> Result<Provider, OidcError> {
         let http = AppClient::new(domain, ingress, ca_pem).map_err(|e| OidcError::Config(e.to_string()))?;
-        let pem = std::fs::read(ca_pem).map_err(|e| OidcError::Config(format!("reading {}: {e}", ca_pem.display())))?;
-        let ca = openidconnect::reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| OidcError::Config(format!("parsing {}: {e}", ca_pem.display())))?;
-        let oidc_http = openidconnect::reqwest::ClientBuilder::new()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
+        let mut builder = openidconnect::reqwest::ClientBuilder::new();
+        if let Some(ca_pem) = ca_pem {
+            let pem = std::fs::read(ca_pem).map_err(|e| OidcError::Config(format!("reading {}: {e}", ca_pem.display())))?;
+            let ca = openidconnect::reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| OidcError::Config(format!("parsing {}: {e}", ca_pem.display())))?;
+            builder = builder.tls_built_in_root_certs(false).add_root_certificate(ca);
+        }
+        let oidc_http = builder
             .resolve(domain, ingress)
             // The openidconnect docs' SSRF advice; the code flow's redirects are the browser's.
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| OidcError::Config(format!("building the OIDC HTTP client: {e}")))?;
-        Ok(Provider { http, oidc_http })
+        Ok(Provider { http, oidc_http, layout })
     }
 
-    /// The provider a deployment serves, through the run's ingress.
-    pub fn for_deployment(d: &Deployment) -> Result<Provider, OidcError> {
-        let config = &d.run().config;
-        Provider::new(d.domain(), config.ingress, &crate::testbed::ca_cert_path(config))
+    /// The provider a deployment serves, through the run's platform.
+    pub fn for_deployment(d: &Deployment, layout: &'static Layout) -> Result<Provider, OidcError> {
+        let platform = &d.run().platform;
+        Provider::new(d.domain(), platform.ingress, platform.ca_pem.as_deref(), layout)
     }
 
     pub fn domain(&self) -> &str {
@@ -371,9 +398,9 @@ impl Provider {
         &self.http
     }
 
-    /// `https://<domain>/realms/<realm>`: what the provider must call itself.
+    /// `https://<domain><issuer path>`: what the provider must call itself.
     pub fn issuer(&self, realm: &str) -> String {
-        self.http.url(&format!("/realms/{realm}"))
+        self.http.url(&self.layout.issuer_path.replace("{realm}", realm))
     }
 
     /// Fetches and checks the realm's discovery document ([`Discovery::check`]).
@@ -382,7 +409,8 @@ impl Provider {
         let what = format!("GET {issuer}/.well-known/openid-configuration");
         let resp = self
             .http
-            .get(&format!("/realms/{realm}/.well-known/openid-configuration"))
+            .inner()
+            .get(format!("{issuer}/.well-known/openid-configuration"))
             .send()
             .await
             .map_err(|e| http_err(&what, format!("{e:#}")))?;
@@ -442,7 +470,13 @@ impl Provider {
                 RedirectUrl::new(uri.into()).map_err(|e| OidcError::Config(format!("redirect URI {uri}: {e}")))?,
             );
         }
-        Ok(OidcClient { client, http: self.oidc_http.clone(), client_id: client_id.into(), redirect_uri: redirect_uri.map(str::to_owned) })
+        Ok(OidcClient {
+            client,
+            http: self.oidc_http.clone(),
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.map(str::to_owned),
+            login: &self.layout.login,
+        })
     }
 }
 
@@ -527,6 +561,7 @@ pub struct OidcClient {
     http: openidconnect::reqwest::Client,
     client_id: String,
     redirect_uri: Option<String>,
+    login: &'static LoginForm,
 }
 
 impl std::fmt::Debug for OidcClient {
@@ -682,7 +717,7 @@ impl OidcClient {
             {
                 return Ok(Err(Landed::Callback(url)));
             }
-            match browser.find(Locator::Css("form#kc-form-login, form:has(input[name=password])")).await {
+            match browser.find(Locator::Css(self.login.form)).await {
                 Ok(form) => Ok(Ok(form)),
                 Err(_) => Err(format!("no login form at {}", page_url(browser).await)),
             }
@@ -722,14 +757,14 @@ impl OidcClient {
     ) -> Result<Landed, OidcError> {
         use fantoccini::Locator;
         let cmd = |what: &str, e: fantoccini::error::CmdError| OidcError::Browser(format!("{what}: {e}"));
-        let find = |name: &'static str| {
+        let find = |selector: &'static str| {
             let form = form.clone();
-            async move { form.find(Locator::Css(&format!("input[name={name}]"))).await }
+            async move { form.find(Locator::Css(selector)).await }
         };
-        find("username").await.map_err(|e| cmd("finding the username field", e))?.send_keys(username).await.map_err(|e| cmd("typing the username", e))?;
-        find("password").await.map_err(|e| cmd("finding the password field", e))?.send_keys(password.expose()).await.map_err(|e| cmd("typing the password", e))?;
+        find(self.login.username).await.map_err(|e| cmd("finding the username field", e))?.send_keys(username).await.map_err(|e| cmd("typing the username", e))?;
+        find(self.login.password).await.map_err(|e| cmd("finding the password field", e))?.send_keys(password.expose()).await.map_err(|e| cmd("typing the password", e))?;
         let start_url = page_url(browser).await;
-        form.find(Locator::Css("[type=submit]")).await.map_err(|e| cmd("finding the submit button", e))?.click().await.map_err(|e| cmd("submitting", e))?;
+        form.find(Locator::Css(self.login.submit)).await.map_err(|e| cmd("finding the submit button", e))?.click().await.map_err(|e| cmd("submitting", e))?;
         converge("the login to redirect or show an error", timeout, Duration::from_millis(200), || async {
             let url = browser.current_url().await.map_err(|e| e.to_string())?;
             if url.as_str().starts_with(redirect) {
@@ -739,7 +774,7 @@ impl OidcClient {
                 return Ok(Landed::NetError(code));
             }
             // Still (or again) on the login page: an error message means the provider refused.
-            if let Ok(el) = browser.find(Locator::Css("#input-error, #input-error-username, .kc-feedback-text, .pf-m-danger .pf-v5-c-alert__title, .alert-error")).await
+            if let Ok(el) = browser.find(Locator::Css(self.login.error)).await
                 && let Ok(text) = el.text().await
                 && !text.trim().is_empty()
             {
@@ -771,209 +806,11 @@ async fn page_url(browser: &fantoccini::Client) -> String {
     browser.current_url().await.map(|u| u.as_str().split('?').next().unwrap_or_default().to_owned()).unwrap_or_default()
 }
 
-/// A confidential or public client to create in a realm.
-#[derive(Debug, Clone)]
-pub struct ClientSpec {
-    pub client_id: String,
-    /// `None`: a public client (PKCE, no secret).
-    pub secret: Option<Secret>,
-    pub redirect_uris: Vec<String>,
-    /// Allow the password grant ("direct access grants").
-    pub direct_access: bool,
-    /// A service account for the client-credentials grant (confidential clients only).
-    pub service_account: bool,
-}
-
-impl ClientSpec {
-    /// A confidential client allowing the code flow, the password grant and client credentials.
-    pub fn confidential(client_id: &str, secret: Secret, redirect_uris: &[&str]) -> ClientSpec {
-        ClientSpec {
-            client_id: client_id.into(),
-            secret: Some(secret),
-            redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
-            direct_access: true,
-            service_account: true,
-        }
-    }
-
-    /// A public client for the code flow with PKCE (S256 required).
-    pub fn public(client_id: &str, redirect_uris: &[&str]) -> ClientSpec {
-        ClientSpec {
-            client_id: client_id.into(),
-            secret: None,
-            redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
-            direct_access: false,
-            service_account: false,
-        }
-    }
-
-    fn representation(&self) -> Value {
-        let mut rep = json!({
-            "clientId": self.client_id,
-            "enabled": true,
-            "protocol": "openid-connect",
-            "publicClient": self.secret.is_none(),
-            "standardFlowEnabled": true,
-            "directAccessGrantsEnabled": self.direct_access,
-            "serviceAccountsEnabled": self.service_account && self.secret.is_some(),
-            "redirectUris": self.redirect_uris,
-        });
-        if let Some(secret) = &self.secret {
-            rep["secret"] = json!(secret.expose());
-        } else {
-            rep["attributes"] = json!({ "pkce.code.challenge.method": "S256" });
-        }
-        rep
-    }
-}
-
-/// A user to create: Keycloak 24+ refuses tokens to users without first/last name and email
-/// ("Account is not fully set up"), so all are required.
-#[derive(Debug, Clone)]
-pub struct UserSpec {
-    pub username: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub password: Secret,
-}
-
-impl UserSpec {
-    fn representation(&self) -> Value {
-        json!({
-            "username": self.username,
-            "email": self.email,
-            "firstName": self.first_name,
-            "lastName": self.last_name,
-            "enabled": true,
-            "emailVerified": true,
-            "credentials": [{ "type": "password", "value": self.password.expose(), "temporary": false }],
-        })
-    }
-}
-
-/// Keycloak's admin REST API as the bootstrap admin of the `master` realm.
-#[derive(Clone)]
-pub struct KeycloakAdmin {
-    provider: Provider,
-    username: String,
-    password: Secret,
-}
-
-impl std::fmt::Debug for KeycloakAdmin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeycloakAdmin").field("provider", &self.provider).field("username", &self.username).finish()
-    }
-}
-
-impl KeycloakAdmin {
-    pub fn new(provider: Provider, username: &str, password: Secret) -> KeycloakAdmin {
-        KeycloakAdmin { provider, username: username.into(), password }
-    }
-
-    pub fn provider(&self) -> &Provider {
-        &self.provider
-    }
-
-    /// A fresh admin access token (password grant of `admin-cli` in `master`). It lives about
-    /// 60 s, so every admin call asks for a new one.
-    pub async fn token(&self) -> Result<Secret, OidcError> {
-        let what = "admin token (admin-cli password grant in master)";
-        let resp = self
-            .provider
-            .http
-            .request(reqwest::Method::POST, "/realms/master/protocol/openid-connect/token")
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", "admin-cli"),
-                ("username", self.username.as_str()),
-                ("password", self.password.expose()),
-            ])
-            .send()
-            .await
-            .map_err(|e| http_err(what, format!("{e:#}")))?;
-        if !resp.status().is_success() {
-            return Err(status_err(what, resp).await);
-        }
-        let body: Value = resp.json().await.map_err(|e| http_err(what, e))?;
-        body.get("access_token")
-            .and_then(Value::as_str)
-            .map(Secret::new)
-            .ok_or_else(|| OidcError::Http { what: what.into(), message: "no access_token in the answer".into() })
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<reqwest::Response, OidcError> {
-        let token = self.token().await?;
-        let mut req = self.provider.http.request(method.clone(), &format!("/admin{path}")).bearer_auth(token.expose());
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        req.send().await.map_err(|e| http_err(format!("{method} /admin{path}"), format!("{e:#}")))
-    }
-
-    /// `GET /admin<path>` as JSON; `None` on 404.
-    pub async fn get(&self, path: &str) -> Result<Option<Value>, OidcError> {
-        let what = format!("GET /admin{path}");
-        let resp = self.call(reqwest::Method::GET, path, None).await?;
-        match resp.status().as_u16() {
-            200 => Ok(Some(resp.json().await.map_err(|e| http_err(&what, e))?)),
-            404 => Ok(None),
-            _ => Err(status_err(what, resp).await),
-        }
-    }
-
-    /// POSTs a representation and returns the id from the `Location` of the 201.
-    async fn create(&self, path: &str, body: &Value) -> Result<String, OidcError> {
-        let what = format!("POST /admin{path}");
-        let resp = self.call(reqwest::Method::POST, path, Some(body)).await?;
-        if resp.status().as_u16() != 201 {
-            return Err(status_err(what, resp).await);
-        }
-        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        Ok(location.rsplit('/').next().unwrap_or_default().to_owned())
-    }
-
-    pub async fn create_realm(&self, realm: &str) -> Result<(), OidcError> {
-        self.create("/realms", &json!({ "realm": realm, "enabled": true })).await.map(|_| ())
-    }
-
-    /// The realm's representation, `None` if it does not exist.
-    pub async fn realm(&self, realm: &str) -> Result<Option<Value>, OidcError> {
-        self.get(&format!("/realms/{realm}")).await
-    }
-
-    pub async fn delete_realm(&self, realm: &str) -> Result<(), OidcError> {
-        let what = format!("DELETE /admin/realms/{realm}");
-        let resp = self.call(reqwest::Method::DELETE, &format!("/realms/{realm}"), None).await?;
-        if !resp.status().is_success() {
-            return Err(status_err(what, resp).await);
-        }
-        Ok(())
-    }
-
-    /// Creates a client; returns its internal id.
-    pub async fn create_client(&self, realm: &str, spec: &ClientSpec) -> Result<String, OidcError> {
-        self.create(&format!("/realms/{realm}/clients"), &spec.representation()).await
-    }
-
-    /// Creates a user with a permanent password; returns the user's id (the tokens' `sub`).
-    pub async fn create_user(&self, realm: &str, spec: &UserSpec) -> Result<String, OidcError> {
-        self.create(&format!("/realms/{realm}/users"), &spec.representation()).await
-    }
-
-    /// The server's version, as `/admin/serverinfo` reports it (`systemInfo.version`).
-    pub async fn server_version(&self) -> Result<String, OidcError> {
-        let info = self.get("/serverinfo").await?.unwrap_or(Value::Null);
-        info.pointer("/systemInfo/version")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| OidcError::Http { what: "GET /admin/serverinfo".into(), message: "no systemInfo.version".into() })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::api::{ClientSpec, UserSpec};
+    use serde_json::json;
 
     fn discovery(issuer: &str) -> Discovery {
         Discovery {

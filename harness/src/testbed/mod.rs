@@ -6,7 +6,14 @@
 //! the `proxy` overlay network, makes a CA and a `*.<domain>` certificate, builds the base
 //! image with `debootstrap` + `docker import` (no registry to pull from), builds every
 //! `ccci-testbed/<app>:<tag>` image that a fixture or the proxy references (rebuilding when its
-//! context changes), and deploys the ingress ([`crate::ingress`]).
+//! context changes), and deploys the ingress ([`ingress`]).
+//!
+//! This module is an adapter: [`platform`] hands the deploy layer a [`Platform`] whose proxy
+//! is the testbed ingress, whose CA is the testbed's and whose helper image is the base
+//! image. Nothing below the suite layer imports it. It is also the one part of the harness
+//! that may name the apps whose fixtures it builds.
+
+mod ingress;
 
 use std::{
     collections::BTreeSet,
@@ -21,21 +28,37 @@ use sha2::{Digest, Sha256};
 use crate::{
     config::RunConfig,
     error::{HarnessError, Result},
+    platform::Platform,
+    poll::converge,
     progress,
     swarm::Swarm,
 };
 
-pub const BASE_IMAGE: &str = "ccci-testbed/base:bookworm";
+pub(crate) const BASE_IMAGE: &str = "ccci-testbed/base:bookworm";
 const IMAGE_PREFIX: &str = "ccci-testbed/";
 const PROXY_STACK: &str = "ccci-proxy";
 
-pub fn testbed_dir(config: &RunConfig) -> PathBuf {
+fn testbed_dir(config: &RunConfig) -> PathBuf {
     config.state_dir.join("testbed")
 }
 
 /// The CA every harness HTTP client trusts (and nothing else).
-pub fn ca_cert_path(config: &RunConfig) -> PathBuf {
+pub(crate) fn ca_cert_path(config: &RunConfig) -> PathBuf {
     testbed_dir(config).join("proxy").join("tls").join("ca.pem")
+}
+
+/// The platform a run deploys onto: the testbed's (its ingress, CA and base image), or a
+/// cc-ci host's Traefik when `CCCI_PROXY=traefik`.
+pub fn platform(config: &RunConfig) -> Platform {
+    if !config.testbed_ingress {
+        return Platform::traefik(config);
+    }
+    Platform {
+        proxy: std::sync::Arc::new(ingress::TestbedIngress::new(config)),
+        ca_pem: Some(config.ca_pem.clone().unwrap_or_else(|| ca_cert_path(config))),
+        ingress: config.ingress,
+        helper_image: config.helper_image.clone().unwrap_or_else(|| BASE_IMAGE.to_owned()),
+    }
 }
 
 fn sh(what: &str, cmd: &mut Command) -> anyhow::Result<String> {
@@ -59,10 +82,25 @@ fn step<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
     f().map_err(|e| HarnessError::infra(format!("testbed: {what}"), e))
 }
 
-/// Brings the testbed up; see the module docs.
+/// Which fixtures' images `up` builds.
+#[derive(Debug, Clone, Default)]
+pub enum Fixtures {
+    /// Every fixture under `testbed/recipes` (CI, `testbed up`).
+    #[default]
+    All,
+    /// Only these fixtures (a recipe and its dependencies: `xtask test <recipe>`).
+    Only(Vec<String>),
+}
+
+/// Brings the testbed up with every fixture's images; see the module docs.
 pub async fn up(config: &RunConfig) -> Result<()> {
+    up_for(config, &Fixtures::All).await
+}
+
+/// Brings the testbed up, building only the images `fixtures` reference (and the proxy's).
+pub async fn up_for(config: &RunConfig, fixtures: &Fixtures) -> Result<()> {
     let start = Instant::now();
-    let swarm = ensure_engine().await?;
+    let swarm = ensure_engine(config).await?;
     step("swarm init", ensure_swarm)?;
     step("proxy network", || {
         if docker(&["network", "inspect", "proxy"]).is_err() {
@@ -73,7 +111,7 @@ pub async fn up(config: &RunConfig) -> Result<()> {
     })?;
     step("TLS certificates", || ensure_certificates(config))?;
     step("base image", || ensure_base_image(config))?;
-    for (image, context) in step("scanning fixture images", || referenced_images(config))? {
+    for (image, context) in step("scanning fixture images", || referenced_images(config, fixtures))? {
         step(&format!("building {image}"), || ensure_image(config, &image, &context))?;
     }
     ensure_proxy(config, &swarm).await?;
@@ -104,7 +142,7 @@ pub async fn status(config: &RunConfig) -> (bool, Vec<String>) {
     check("proxy network", docker(&["network", "inspect", "--format", "{{.Driver}}", "proxy"]).map_err(|e| e.to_string()));
     check("CA", if ca_cert_path(config).exists() { Ok(ca_cert_path(config).display().to_string()) } else { Err("absent".into()) });
     check("base image", docker(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]).map(|id| id[..19.min(id.len())].to_owned()).map_err(|_| "absent".into()));
-    match referenced_images(config) {
+    match referenced_images(config, &Fixtures::All) {
         Ok(images) => {
             for (image, _) in images {
                 check(&image, docker(&["image", "inspect", "--format", "{{.Created}}", &image]).map_err(|_| "not built".into()));
@@ -134,8 +172,8 @@ pub async fn down(_config: &RunConfig) -> Result<()> {
 }
 
 /// Connects to a running engine, or installs and starts one.
-async fn ensure_engine() -> Result<Swarm> {
-    if let Ok(swarm) = Swarm::connect().await {
+async fn ensure_engine(config: &RunConfig) -> Result<Swarm> {
+    if let Ok(swarm) = Swarm::connect(config).await {
         return Ok(swarm);
     }
     step("starting dockerd", || {
@@ -157,16 +195,12 @@ async fn ensure_engine() -> Result<Swarm> {
         Ok(())
     })?;
     let start = Instant::now();
-    loop {
-        if let Ok(swarm) = Swarm::connect().await {
-            progress!("testbed: dockerd answering after {:.1}s", start.elapsed().as_secs_f64());
-            return Ok(swarm);
-        }
-        if start.elapsed() > Duration::from_secs(90) {
-            return Err(HarnessError::infra("testbed: starting dockerd", anyhow::format_err!("no answer after 90s; see /var/log/ccci-dockerd.log")));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await; // poll step; bounded by the 90 s deadline above
-    }
+    let swarm = converge("dockerd to answer (log: /var/log/ccci-dockerd.log)", Duration::from_secs(90), Duration::from_millis(250), || async {
+        Swarm::connect(config).await.map_err(|e| e.to_string())
+    })
+    .await?;
+    progress!("testbed: dockerd answering after {:.1}s", start.elapsed().as_secs_f64());
+    Ok(swarm)
 }
 
 fn ensure_swarm() -> anyhow::Result<()> {
@@ -209,7 +243,7 @@ fn ensure_base_image(config: &RunConfig) -> anyhow::Result<()> {
         return Ok(());
     }
     let rootfs = testbed_dir(config).join("rootfs");
-    let mirror = std::env::var("CCCI_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    let mirror = config.debian_mirror.clone();
     progress!("testbed: debootstrap --variant=minbase bookworm (about a minute)");
     let _ = std::fs::remove_dir_all(&rootfs);
     std::fs::create_dir_all(&rootfs)?;
@@ -232,13 +266,22 @@ fn ensure_base_image(config: &RunConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every `ccci-testbed/<app>:<tag>` referenced by a fixture recipe (any release) or the proxy,
-/// with its build context `testbed/images/<app>`.
-pub fn referenced_images(config: &RunConfig) -> anyhow::Result<Vec<(String, PathBuf)>> {
+/// Every `ccci-testbed/<app>:<tag>` referenced by the chosen fixture recipes (any release) or
+/// the proxy, with its build context `testbed/images/<app>`.
+fn referenced_images(config: &RunConfig, fixtures: &Fixtures) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let testbed = config.workspace_root.join("testbed");
     let mut images = BTreeSet::new();
     let mut files = vec![];
-    collect_compose_files(&testbed.join("recipes"), &mut files)?;
+    match fixtures {
+        Fixtures::All => collect_compose_files(&testbed.join("recipes"), &mut files)?,
+        Fixtures::Only(names) => {
+            for name in names {
+                let dir = testbed.join("recipes").join(name);
+                anyhow::ensure!(dir.is_dir(), "no testbed fixture {} ({} is missing)", name, dir.display());
+                collect_compose_files(&dir, &mut files)?;
+            }
+        }
+    }
     collect_compose_files(&testbed.join("proxy"), &mut files)?;
     for file in files {
         for line in std::fs::read_to_string(&file)?.lines() {
