@@ -211,8 +211,8 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = r#"
-TYPE=custom-html
-DOMAIN=custom-html.example.com
+TYPE=web-site
+DOMAIN=web-site.example.com
 ## Comments and blank lines are skipped
 LETS_ENCRYPT_ENV=production
 COMPOSE_FILE="compose.yml"
@@ -227,7 +227,7 @@ QUOTED='a b # not a comment'
     #[test]
     fn sample_files_parse_with_self_references_and_annotations() {
         let env = EnvFile::parse(SAMPLE);
-        assert_eq!(env.get("TYPE"), Some("custom-html"));
+        assert_eq!(env.get("TYPE"), Some("web-site"));
         assert_eq!(env.compose_files(), ["compose.yml", "compose.extra.yml"]);
         assert_eq!(env.get("NGINX_CONF_VERSION"), Some("v3"));
         assert_eq!(env.get("QUOTED"), Some("a b # not a comment"));

@@ -20,7 +20,7 @@
 //! 7. adapters and roles: `testbed` (the offline platform), `hook` (process roles before
 //!    `main`), `testing` (fault injection, feature `fault-injection`).
 //!
-//! Nothing here names a recipe, except the adapters that exist for one (`providers::keycloak`,
+//! Nothing here names a recipe, except the adapters that exist for one (e.g. `providers::keycloak`,
 //! `testbed`).
 
 mod backup;

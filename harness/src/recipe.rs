@@ -1,12 +1,12 @@
 //! `recipes/<name>/recipe.toml`: what a recipe suite needs from the harness.
 //!
 //! ```toml
-//! name = "custom-html"            # the Co-op Cloud recipe name
+//! name = "web-site"               # the Co-op Cloud recipe name, e.g. custom-html
 //! requires = []                   # recipes deployed first, in the same run
 //! test_requires = []              # recipes deployed only for tests
 //!
 //! [testbed]
-//! fixture = "custom-html"         # testbed/recipes/<fixture>, the offline stand-in
+//! fixture = "web-site"            # testbed/recipes/<fixture>, the offline stand-in
 //!
 //! [upgrade]
 //! base = "previous"               # "previous" (newest release before head) or a version
@@ -15,7 +15,7 @@
 //! capable = true                  # the recipe carries backupbot labels
 //!
 //! [sso]                           # optional: an OIDC client at a provider recipe
-//! provider = "keycloak"
+//! provider = "idp"               # e.g. keycloak
 //! issuer_env = "OIDC_ISSUER"      # .env keys the harness sets (these are the defaults)
 //! client_id_env = "OIDC_CLIENT_ID"
 //! client_secret = "oidc_client_secret"   # the secret (SECRET_OIDC_CLIENT_SECRET_VERSION)
@@ -29,7 +29,7 @@
 //! service = "app"                 # the service probed (`tcp`, `log`); default `app`
 //!
 //! [provides.oidc]                 # on a provider recipe: how to administer it
-//! kind = "keycloak"               # which identity-provider implementation
+//! kind = "keycloak"               # the identity-provider implementation, e.g. keycloak
 //! admin_user = "admin"
 //! admin_secret = "admin_password"
 //! ```
@@ -301,19 +301,19 @@ mod tests {
 
     #[test]
     fn a_minimal_recipe_gets_defaults() {
-        let r = parse("name = \"custom-html\"\n").unwrap();
-        assert_eq!(r.fixture(), "custom-html");
+        let r = parse("name = \"web-site\"\n").unwrap();
+        assert_eq!(r.fixture(), "web-site");
         assert_eq!(r.toml.upgrade.base, "previous");
         assert!(!r.toml.backup.capable);
     }
 
     #[test]
     fn dependencies_come_in_order_and_once() {
-        let r = parse("name = \"app\"\nrequires = [\"db\", \"keycloak\"]\ntest_requires = [\"mail\"]\n[sso]\nprovider = \"keycloak\"\n").unwrap();
-        assert_eq!(r.dependencies(), ["db", "keycloak", "mail"]);
+        let r = parse("name = \"app\"\nrequires = [\"db\", \"idp\"]\ntest_requires = [\"mail\"]\n[sso]\nprovider = \"idp\"\n").unwrap();
+        assert_eq!(r.dependencies(), ["db", "idp", "mail"]);
         let sso = r.toml.sso.unwrap();
         assert_eq!((sso.issuer_env.as_str(), sso.client_secret.as_str()), ("OIDC_ISSUER", "oidc_client_secret"));
-        let p = parse("name = \"keycloak\"\n[provides.oidc]\nkind = \"keycloak\"\nadmin_user = \"admin\"\nadmin_secret = \"admin_password\"\n").unwrap();
+        let p = parse("name = \"idp\"\n[provides.oidc]\nkind = \"idp\"\nadmin_user = \"admin\"\nadmin_secret = \"admin_password\"\n").unwrap();
         assert_eq!(p.toml.provides.oidc.unwrap().admin_secret, "admin_password");
     }
 

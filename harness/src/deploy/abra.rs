@@ -235,8 +235,8 @@ mod tests {
     #[test]
     fn lifecycle_commands_are_non_interactive_and_skip_abra_convergence() {
         let a = abra();
-        let d = "custom-html-sha-a1b2c3.ccci.test";
-        assert_eq!(a.app_new("custom-html", d, true).args, ["app", "new", "custom-html", "--server", "default", "--domain", d, "-n", "-C"]);
+        let d = "web-site-sha-a1b2c3.ccci.test";
+        assert_eq!(a.app_new("web-site", d, true).args, ["app", "new", "web-site", "--server", "default", "--domain", d, "-n", "-C"]);
         assert_eq!(a.secret_generate_all(d).args, ["app", "secret", "generate", d, "--all", "-m", "-n"]);
         assert_eq!(a.deploy(d, &Rev::Head).args, ["app", "deploy", d, "-C", "-n", "-D", "-c"]);
         assert_eq!(a.deploy(d, &Rev::Release("1.0.0+1.22.1".into())).args, ["app", "deploy", d, "1.0.0+1.22.1", "-n", "-D", "-c"]);

@@ -1,7 +1,8 @@
 //! Readiness as data: the one implementation of `recipe.toml` `[ready]`.
 //!
-//! A converged stack and a routed port are not an app that serves (Keycloak answers 404/503
-//! for a while after its port opens; Synapse migrates its database first). Every deployment
+//! A converged stack and a routed port are not an app that serves (e.g. an identity provider
+//! answers 404/503 for a while after its port opens, e.g. a homeserver migrates its database
+//! first). Every deployment
 //! (own, shared, dependency, after an upgrade, a restore or a restart) waits here on its
 //! recipe's own signal, so no suite calls a readiness helper and no missed call flakes.
 

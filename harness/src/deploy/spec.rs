@@ -126,9 +126,9 @@ mod tests {
 
     #[test]
     fn names_are_short_and_stack_safe() {
-        let (domain, stack) = names("custom-html", "shared", "a1b2c3", "ccci.test");
-        assert_eq!(domain, "custom-html-sha-a1b2c3.ccci.test");
-        assert_eq!(stack, "custom-html-sha-a1b2c3_ccci_test");
+        let (domain, stack) = names("web-site", "shared", "a1b2c3", "ccci.test");
+        assert_eq!(domain, "web-site-sha-a1b2c3.ccci.test");
+        assert_eq!(stack, "web-site-sha-a1b2c3_ccci_test");
         let (_, long) = names("a-very-long-recipe-name-indeed-longer", "upgrade", "pr1234-abcdef0", "ccci.test");
         assert!(long.len() <= 50, "{long}");
         assert!(!long.contains('.'));
