@@ -190,6 +190,30 @@ impl Deployment {
         Ok(())
     }
 
+    /// One readiness look without waiting (see `[ready]`): for benchmarks that poll it
+    /// themselves.
+    pub async fn is_ready(&self) -> Result<bool> {
+        let http = self.http()?;
+        let probe = ready::Probe {
+            swarm: &self.run.swarm,
+            http: &http,
+            proxy: self.run.platform.proxy.as_ref(),
+            stack: &self.record.stack,
+            domain: &self.record.domain,
+        };
+        Ok(ready::ready_now(&probe, self.routed().await?, self.record.ready.as_ref()).await)
+    }
+
+    /// `docker stack deploy` of the compose file the last deploy rendered, and the proxy told,
+    /// with none of the harness's waiting: the bare floor a benchmark compares against.
+    /// (Secrets the harness made stay in place across a wipe.)
+    pub async fn bare_redeploy(&self) -> Result<()> {
+        let rev = self.record.rev.as_deref().unwrap_or("head").replace('+', "_");
+        let dir = self.record.app_dir.join(format!("recipe-{rev}"));
+        stack::deploy_rendered(&dir, &self.record.stack).await?;
+        self.run.platform.proxy.register(&self.run.swarm, &self.record.stack).await
+    }
+
     /// Whether any service of the stack asks the proxy for a route (`traefik.enable=true`).
     async fn routed(&self) -> Result<bool> {
         let services = self.run.swarm.stack_services(&self.record.stack).await?;
@@ -225,20 +249,16 @@ impl Deployment {
         .await
     }
 
-    /// Destroys the app's data: undeploys, then removes every volume of the stack.
+    /// Destroys the app's data: removes every service, container, volume, config and network
+    /// of the stack (secrets, which the harness owns, stay for the redeploy). Containers are
+    /// removed, not stopped gracefully: what a graceful stop would flush is being destroyed,
+    /// and waiting for it was most of a wipe's time. Returns the volumes removed.
     pub async fn wipe(&self) -> Result<Vec<String>> {
-        self.undeploy().await?;
-        let volumes = self.run.swarm.stack_volumes(&self.record.stack).await?;
-        for volume in &volumes {
-            self.run
-                .swarm
-                .docker()
-                .remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                .await
-                .map_err(|e| HarnessError::infra(format!("removing volume {volume}"), e))?;
-        }
-        progress!("{}: wiped (removed volumes {})", self.record.stack, volumes.join(", "));
-        Ok(volumes)
+        let t = &self.run.config.timeouts;
+        let label = format!("{}={}", crate::swarm::STACK_LABEL, self.record.stack);
+        let removed = self.run.swarm.remove_labelled(&label, t.teardown, t.poll).await?;
+        progress!("{}: wiped ({removed})", self.record.stack);
+        Ok(removed.volumes)
     }
 
     /// Deploys the current version again (after [`Deployment::wipe`]: onto empty volumes).

@@ -53,6 +53,27 @@ pub(super) async fn wait_routed(p: &Probe<'_>, timeout: Duration, every: Duratio
     .await
 }
 
+/// One look, no waiting: routed past the proxy (when `routed`) and, if the recipe has one,
+/// its `[ready]` signal answered.
+pub(super) async fn ready_now(p: &Probe<'_>, routed: bool, ready: Option<&ReadySection>) -> bool {
+    if routed {
+        match p.http.get("/").send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let body = resp.text().await.unwrap_or_default();
+                if p.proxy.answered(status, &body) {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    match ready {
+        Some(spec) => matches!(check(p, spec).await, Step::Done(())),
+        None => true,
+    }
+}
+
 fn describe(p: &Probe<'_>, ready: &ReadySection) -> String {
     match (&ready.http, ready.tcp, &ready.log) {
         (Some(path), _, _) => format!("{} to be ready", p.http.url(path)),

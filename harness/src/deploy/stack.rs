@@ -99,6 +99,14 @@ pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Deploys the compose file [`deploy`] rendered into `checkout` again, as it is.
+pub(super) async fn deploy_rendered(checkout: &Path, stack: &str) -> Result<()> {
+    let args: Vec<String> =
+        ["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", "compose.ccci-final.yml", stack].map(str::to_owned).to_vec();
+    docker_cli(&args, &BTreeMap::new(), checkout).await.map_err(|e| HarnessError::deploy(format!("docker stack deploy {stack}"), e))?;
+    Ok(())
+}
+
 /// Creates every secret `SECRET_*_VERSION` declares that does not exist yet.
 async fn create_secrets(docker: &Docker, env: &EnvFile, secrets: &mut BTreeMap<String, Secret>, stack: &str, run_id: &str) -> Result<()> {
     for decl in env.secrets() {

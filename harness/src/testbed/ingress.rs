@@ -1,17 +1,20 @@
-//! The testbed's ingress: routes `https://<domain>` to `<stack>_app:<port>` the way Traefik
-//! would, from the same `traefik.*` labels recipes carry.
+//! The testbed's ingress: routes stacks the way Traefik would, from the same `traefik.*`
+//! labels recipes carry, for any service, several routers per stack, `Host`/`PathPrefix`
+//! rules and TCP/UDP entrypoints ([`super::routes`]).
 //!
 //! Production cc-ci hosts run the real coop-cloud Traefik recipe. Traefik cannot be obtained
-//! offline in CI time here, so the testbed runs `ccci-proxy`: a Debian nginx Swarm service on
-//! the `proxy` network, publishing 443 in host mode with the testbed's wildcard certificate.
-//! After each deploy the harness reads the app service's router rule and service port labels
-//! and writes one nginx `server` block for it. Unknown hosts get the proxy's own 404 page,
-//! whose body ([`FALLBACK_MARKER`]) install tests assert they do *not* see.
+//! offline in CI time here, so the testbed runs `ccci-proxy`: Debian nginx (with its stream
+//! module) on the `proxy` network, publishing every entrypoint of
+//! `testbed/proxy/entrypoints.toml` in host mode. After each deploy the harness writes
+//! `routes/http/<stack>.conf` and `routes/stream/<stack>.conf` from the stack's labels and
+//! reloads nginx. Unknown hosts get the proxy's own 404 page, whose body
+//! ([`FALLBACK_MARKER`]) install tests assert they do *not* see.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::path::{Path, PathBuf};
 
 use futures_util::future::BoxFuture;
 
+use super::routes;
 use crate::{
     config::RunConfig,
     error::{HarnessError, InfraExt, Result},
@@ -66,104 +69,87 @@ impl Proxy for TestbedIngress {
     }
 }
 
-/// `Host(`a`)` or `Host(`a`, `b`)` or `Host(`a`) || Host(`b`)`: every host named.
-fn rule_hosts(rule: &str) -> Vec<String> {
-    let mut hosts = vec![];
-    for part in rule.split("Host(").skip(1) {
-        let inner = part.split(')').next().unwrap_or_default();
-        for quoted in inner.split(',') {
-            let host = quoted.trim().trim_matches('`').trim_matches('"');
-            if !host.is_empty() {
-                hosts.push(host.to_owned());
-            }
+/// The entrypoints the proxy publishes (the same file its compose.yml is checked against).
+const ENTRYPOINTS: &str = include_str!("../../../testbed/proxy/entrypoints.toml");
+
+/// Routes every service of the stack that asks for it; returns the HTTP hosts routed.
+async fn register(swarm: &Swarm, dir: &Path, stack: &str) -> Result<Vec<String>> {
+    let mut services = vec![];
+    for service in swarm.stack_services(stack).await? {
+        let spec = service.spec.unwrap_or_default();
+        let name = spec.name.unwrap_or_default();
+        let short = name.strip_prefix(&format!("{stack}_")).unwrap_or(&name).to_owned();
+        services.push((short, spec.labels.unwrap_or_default()));
+    }
+    let bad = |what: &str, e: String| HarnessError::deploy(format!("routing {stack} ({what})"), anyhow::format_err!("{e}"));
+    let routes = routes::routes_from_labels(&services).map_err(|e| bad("traefik labels", e))?;
+    let eps = routes::entrypoints(ENTRYPOINTS).map_err(|e| HarnessError::Config(format!("testbed/proxy/entrypoints.toml: {e}")))?;
+    let http = routes::nginx_http(stack, &routes, &eps).map_err(|e| bad("HTTP routes", e))?;
+    let stream = routes::nginx_stream(stack, &routes, &eps).map_err(|e| bad("TCP/UDP routes", e))?;
+    let stream_dir = dir.join("stream");
+    let others: Vec<(String, String)> = std::fs::read_dir(&stream_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let other = name.strip_suffix(".conf")?.to_owned();
+            (other != stack).then(|| Some((other, std::fs::read_to_string(e.path()).ok()?)))?
+        })
+        .collect();
+    routes::check_stream_claims(stack, &stream, &others).map_err(|e| bad("TCP/UDP entrypoints", e))?;
+    for (sub, text) in [("http", &http), ("stream", &stream)] {
+        let sub_dir = dir.join(sub);
+        std::fs::create_dir_all(&sub_dir).infra(|| format!("creating {}", sub_dir.display()))?;
+        std::fs::write(sub_dir.join(format!("{stack}.conf")), text).infra(|| "writing the proxy route".into())?;
+    }
+    reload(swarm).await?;
+    let mut hosts: Vec<String> = routes
+        .iter()
+        .filter_map(|r| match &r.kind {
+            routes::RouteKind::Http { hosts, .. } => Some(hosts.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    Ok(hosts)
+}
+
+/// The route files of `stack` (HTTP, TCP/UDP, and the pre-stream layout's).
+fn route_files(dir: &Path, stack: &str) -> [PathBuf; 3] {
+    let file = format!("{stack}.conf");
+    [dir.join("http").join(&file), dir.join("stream").join(&file), dir.join(&file)]
+}
+
+/// Removes the stack's routes (idempotent).
+async fn unregister(swarm: &Swarm, dir: &Path, stack: &str) -> Result<()> {
+    let mut removed = false;
+    for path in route_files(dir, stack) {
+        if path.exists() {
+            std::fs::remove_file(&path).infra(|| format!("removing {}", path.display()))?;
+            removed = true;
         }
     }
-    hosts
-}
-
-/// (hosts, port) from an app service's Traefik labels.
-fn route_from_labels(labels: &HashMap<String, String>) -> Option<(Vec<String>, u16)> {
-    if labels.get("traefik.enable").map(String::as_str) != Some("true") {
-        return None;
-    }
-    let hosts: Vec<String> = labels
-        .iter()
-        .filter(|(k, _)| k.starts_with("traefik.http.routers.") && k.ends_with(".rule"))
-        .flat_map(|(_, rule)| rule_hosts(rule))
-        .collect();
-    let port = labels
-        .iter()
-        .find(|(k, _)| k.starts_with("traefik.http.services.") && k.ends_with(".loadbalancer.server.port"))
-        .and_then(|(_, v)| v.trim().parse().ok())?;
-    (!hosts.is_empty()).then_some((hosts, port))
-}
-
-/// The nginx `server` block for one app.
-fn server_block(hosts: &[String], upstream: &str, port: u16) -> String {
-    format!(
-        r#"# Route written by the ccci harness from the app's traefik labels.
-server {{
-    listen 443 ssl http2;
-    server_name {hosts};
-    ssl_certificate /etc/ccci-proxy/tls/wildcard.pem;
-    ssl_certificate_key /etc/ccci-proxy/tls/wildcard.key;
-    client_max_body_size 0;
-    location / {{
-        resolver 127.0.0.11 valid=1s ipv6=off;
-        # Task addresses, as Traefik's swarm provider uses: service VIPs need IPVS, which
-        # this kernel lacks ("no route to host").
-        set $upstream http://tasks.{upstream}:{port};
-        proxy_pass $upstream;
-        proxy_http_version 1.1;
-        proxy_set_header Host $host;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection $connection_upgrade;
-        proxy_set_header X-Forwarded-Proto https;
-        proxy_set_header X-Forwarded-Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_buffering off;
-        proxy_read_timeout 300s;
-    }}
-}}
-"#,
-        hosts = hosts.join(" "),
-    )
-}
-
-/// Routes the stack's `app` service, if it asks for routing.
-async fn register(swarm: &Swarm, dir: &std::path::Path, stack: &str) -> Result<Option<Vec<String>>> {
-    let service = format!("{stack}_app");
-    let labels = swarm.service_labels(&service).await?;
-    let Some((hosts, port)) = route_from_labels(&labels) else {
-        return Ok(None);
-    };
-    std::fs::create_dir_all(dir).infra(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(format!("{stack}.conf")), server_block(&hosts, &service, port))
-        .infra(|| "writing the proxy route".into())?;
-    reload(swarm).await?;
-    Ok(Some(hosts))
-}
-
-/// Removes the stack's route (idempotent).
-async fn unregister(swarm: &Swarm, dir: &std::path::Path, stack: &str) -> Result<()> {
-    let path = dir.join(format!("{stack}.conf"));
-    if path.exists() {
-        std::fs::remove_file(&path).infra(|| format!("removing {}", path.display()))?;
+    if removed {
         reload(swarm).await?;
     }
     Ok(())
 }
 
 /// Removes routes whose stack no longer exists (janitor).
-async fn prune(swarm: &Swarm, dir: &std::path::Path) -> Result<usize> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
+async fn prune(swarm: &Swarm, dir: &Path) -> Result<usize> {
     let mut pruned = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stack) = name.strip_suffix(".conf") else { continue };
-        if swarm.stack_services(stack).await?.is_empty() {
-            let _ = std::fs::remove_file(entry.path());
-            pruned += 1;
+    for sub in [dir.join("http"), dir.join("stream"), dir.to_path_buf()] {
+        let Ok(entries) = std::fs::read_dir(&sub) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stack) = name.strip_suffix(".conf") else { continue };
+            if entry.path().is_file() && swarm.stack_services(stack).await?.is_empty() {
+                let _ = std::fs::remove_file(entry.path());
+                pruned += 1;
+            }
         }
     }
     if pruned > 0 {
@@ -184,37 +170,4 @@ async fn reload(swarm: &Swarm) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_and_port_come_from_traefik_labels() {
-        let labels: HashMap<String, String> = [
-            ("traefik.enable", "true"),
-            ("traefik.http.routers.s.rule", "Host(`a.ccci.test`, `www.a.ccci.test`)"),
-            ("traefik.http.routers.s.entrypoints", "web-secure"),
-            ("traefik.http.services.s.loadbalancer.server.port", "8080"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let (mut hosts, port) = route_from_labels(&labels).unwrap();
-        hosts.sort();
-        assert_eq!(hosts, ["a.ccci.test", "www.a.ccci.test"]);
-        assert_eq!(port, 8080);
-        let mut disabled = labels.clone();
-        disabled.insert("traefik.enable".into(), "false".into());
-        assert!(route_from_labels(&disabled).is_none());
-        assert_eq!(rule_hosts("Host(`a`) || Host(`b`)"), ["a", "b"]);
-    }
-
-    #[test]
-    fn the_server_block_routes_to_the_service_by_name() {
-        let block = server_block(&["a.ccci.test".into()], "s_app", 80);
-        assert!(block.contains("server_name a.ccci.test;"));
-        assert!(block.contains("set $upstream http://tasks.s_app:80;"));
-    }
 }

@@ -14,6 +14,7 @@
 //! that may name the apps whose fixtures it builds.
 
 mod ingress;
+mod routes;
 
 use std::{
     collections::BTreeSet,
@@ -368,7 +369,8 @@ async fn ensure_proxy(config: &RunConfig, swarm: &Swarm) -> Result<()> {
     let proxy_dir = testbed_dir(config).join("proxy");
     let source = config.workspace_root.join("testbed").join("proxy");
     step("proxy config", || {
-        std::fs::create_dir_all(proxy_dir.join("routes"))?;
+        std::fs::create_dir_all(proxy_dir.join("routes").join("http"))?;
+        std::fs::create_dir_all(proxy_dir.join("routes").join("stream"))?;
         let conf = std::fs::read(source.join("nginx.conf"))?;
         if std::fs::read(proxy_dir.join("nginx.conf")).ok().as_deref() != Some(&conf[..]) {
             std::fs::write(proxy_dir.join("nginx.conf"), conf)?;
