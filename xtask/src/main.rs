@@ -7,7 +7,7 @@
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
 //! - `janitor`: removes resources of runs that are gone or past their deadline;
-//! - `bench`: readiness lag and suite overhead on the testbed, as ratios.
+//! - `bench <recipe>`: a suite's wall time against its deployments' bare cold starts, as a ratio.
 //!
 //! The work lives in the `xtask` library (`src/lib.rs`); this file parses arguments. Errors
 //! print as one `error: ...` line and exit non-zero.
@@ -57,10 +57,12 @@ enum Command {
     },
     /// Runs the suites of the named recipes (e.g. `custom-html`) as one run.
     Test(run_tests::TestArgs),
-    /// Measures readiness lag (healthy -> noticed) and the custom-html suite's wall time
-    /// against a bare `docker service create`, and prints them as ratios.
+    /// Measures a recipe's suite against the floor its deployments set (a bare
+    /// `docker stack deploy` to its first ready answer), and its readiness lag; prints ratios.
     Bench {
-        /// Deployments to measure the readiness lag over.
+        /// The recipe, e.g. `custom-html`.
+        recipe: String,
+        /// Deployments to measure the bare cold start and readiness lag over (median).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
@@ -125,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Testbed { action: TestbedAction::Down } => harness::ops::down(&config()?).await?,
         Command::Test(args) => return run_tests::run(args).await,
-        Command::Bench { rounds } => bench::run(rounds).await?,
+        Command::Bench { recipe, rounds } => bench::run(&recipe, rounds).await?,
         Command::Janitor { run, force } => {
             let config = config()?;
             let reaped = harness::ops::janitor(&config, &harness::ops::platform(&config), &JanitorOptions { run, force }).await?;
