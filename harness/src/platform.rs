@@ -31,7 +31,8 @@ pub trait Proxy: Send + Sync + fmt::Debug {
     fn answered(&self, status: u16, body: &str) -> bool;
 
     /// Where containers of a deployment reach the proxy, so an app can call another app (its
-    /// OIDC provider) by its public domain from inside; `None` where real DNS does that.
+    /// OIDC provider) by its public domain from inside; `None` where real DNS does that. When
+    /// `Some`, the stack driver also makes containers trust the platform's CA.
     fn container_address<'a>(&'a self, swarm: &'a Swarm) -> BoxFuture<'a, Result<Option<std::net::IpAddr>>>;
 }
 

@@ -313,6 +313,23 @@ impl Swarm {
         }
     }
 
+    /// The gateway address of a local network (e.g. `docker_gwbridge`: the host, as every
+    /// Swarm container can reach it).
+    pub async fn network_gateway(&self, network: &str) -> Result<std::net::IpAddr> {
+        let inspect = self
+            .docker
+            .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .infra(|| format!("inspecting network {network}"))?;
+        inspect
+            .ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .iter()
+            .find_map(|c| c.gateway.as_deref()?.parse().ok())
+            .ok_or_else(|| HarnessError::infra(format!("finding the gateway of {network}"), anyhow::format_err!("no IPv4 gateway")))
+    }
+
     /// The address of `service`'s running container on `network` (e.g. the proxy's on `proxy`).
     pub async fn task_address(&self, service: &str, network: &str) -> Result<std::net::IpAddr> {
         let container = self.running_container(service).await?;

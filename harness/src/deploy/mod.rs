@@ -133,6 +133,7 @@ impl Deployment {
         self.record.rev = Some(rev_label(rev));
         match self.driver.clone() {
             Driver::Stack => {
+                let access = self.container_access().await?;
                 stack::deploy(stack::StackDeploy {
                     docker: self.run.swarm.docker(),
                     stack: &self.record.stack,
@@ -140,6 +141,7 @@ impl Deployment {
                     env: &self.env,
                     secrets: &mut self.secrets,
                     checkout: &checkout,
+                    access,
                 })
                 .await?
             }
@@ -166,6 +168,35 @@ impl Deployment {
         self.save()?;
         progress!("{}: {} ready after {:.1}s", self.record.stack, self.record.version, started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// What the platform wants containers given to reach the run's domains (see
+    /// [`Proxy::container_address`](crate::platform::Proxy::container_address)): every
+    /// domain recorded in the run so far plus this one, and a CA bundle of the system roots
+    /// and the platform CA.
+    async fn container_access(&self) -> Result<Option<stack::ContainerAccess>> {
+        let Some(address) = self.run.platform.proxy.container_address(&self.run.swarm).await? else { return Ok(None) };
+        let mut hosts = vec![self.record.domain.clone()];
+        if let Ok(apps) = std::fs::read_dir(self.run.dir().join("apps")) {
+            for app in apps.flatten() {
+                let record = std::fs::read(app.path().join("deployment.json")).ok().and_then(|b| serde_json::from_slice::<DeploymentRecord>(&b).ok());
+                hosts.extend(record.map(|r| r.domain));
+            }
+        }
+        hosts.sort();
+        hosts.dedup();
+        let ca_bundle = match &self.run.platform.ca_pem {
+            Some(ca) => {
+                let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+                bundle.extend(std::fs::read(ca).map_err(|e| HarnessError::infra(format!("reading {}", ca.display()), e))?);
+                let path = self.record.app_dir.join("ca-bundle.pem");
+                std::fs::create_dir_all(&self.record.app_dir).map_err(|e| HarnessError::infra("creating app dir", e))?;
+                std::fs::write(&path, bundle).map_err(|e| HarnessError::infra("writing the CA bundle", e))?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok(Some(stack::ContainerAccess { hosts, address, ca_bundle }))
     }
 
     /// Waits until the app serves: routed past the proxy, then its recipe's `[ready]` signal.

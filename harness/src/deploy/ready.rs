@@ -8,6 +8,10 @@
 
 use std::time::Duration;
 
+/// One readiness request may take this long: a request that hangs (the proxy dialling a
+/// task that is gone) is one failed look, retried at once, not the client's 30 s timeout.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
 use crate::{
     error::{HarnessError, Result},
     http::AppClient,
@@ -37,7 +41,7 @@ pub(super) async fn wait(p: &Probe<'_>, ready: &ReadySection, timeout: Duration,
 /// for routed apps without a `[ready]` of their own.
 pub(super) async fn wait_routed(p: &Probe<'_>, timeout: Duration, every: Duration) -> Result<()> {
     poll(&format!("{} to be routed to the app", p.http.url("/")), timeout, every, || async {
-        match p.http.get("/").send().await {
+        match p.http.get("/").timeout(ATTEMPT_TIMEOUT).send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let body = resp.text().await.unwrap_or_default();
@@ -57,7 +61,7 @@ pub(super) async fn wait_routed(p: &Probe<'_>, timeout: Duration, every: Duratio
 /// its `[ready]` signal answered.
 pub(super) async fn ready_now(p: &Probe<'_>, routed: bool, ready: Option<&ReadySection>) -> bool {
     if routed {
-        match p.http.get("/").send().await {
+        match p.http.get("/").timeout(ATTEMPT_TIMEOUT).send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let body = resp.text().await.unwrap_or_default();
@@ -114,7 +118,7 @@ async fn check(p: &Probe<'_>, ready: &ReadySection) -> Step<()> {
 }
 
 async fn check_http(p: &Probe<'_>, ready: &ReadySection, path: &str) -> Step<()> {
-    let resp = match p.http.get(path).send().await {
+    let resp = match p.http.get(path).timeout(ATTEMPT_TIMEOUT).send().await {
         Ok(resp) => resp,
         Err(e) => return Step::Pending(format!("{e:#}")),
     };

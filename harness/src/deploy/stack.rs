@@ -67,10 +67,30 @@ pub(super) struct StackDeploy<'a> {
     /// Values handed in or generated so far, by compose name; generated ones are added.
     pub secrets: &'a mut BTreeMap<String, Secret>,
     pub checkout: &'a Path,
+    /// How containers reach the platform's domains and trust its CA (the testbed's), if the
+    /// platform needs it done for them.
+    pub access: Option<ContainerAccess>,
 }
 
+/// What a deployment's containers are given so an app can call another app of the run by its
+/// public domain over HTTPS, as on a host with wildcard DNS and a trusted certificate.
+#[derive(Debug, Clone)]
+pub(super) struct ContainerAccess {
+    /// Every domain of the run (the app's own, its dependencies', the other deployments').
+    pub hosts: Vec<String>,
+    /// Where the proxy is reached from containers.
+    pub address: std::net::IpAddr,
+    /// A CA bundle (the system roots plus the platform CA) to install as the containers'.
+    pub ca_bundle: Option<std::path::PathBuf>,
+}
+
+/// Where the CA bundle goes in containers: Debian, Ubuntu and Alpine read it there (OpenSSL,
+/// curl, Go, Python's ssl); the variables below point the rest (Node, requests) at it.
+const CA_BUNDLE_TARGET: &str = "/etc/ssl/certs/ca-certificates.crt";
+const CA_VARS: [&str; 3] = ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"];
+
 pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
-    let StackDeploy { docker, stack, run_id, env, secrets, checkout } = ctx;
+    let StackDeploy { docker, stack, run_id, env, secrets, checkout, access } = ctx;
     create_secrets(docker, env, secrets, stack, run_id).await?;
     let vars = interpolation_env(checkout, env, stack);
     let files = env.compose_files();
@@ -89,6 +109,9 @@ pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
     }
     let merged = docker_cli(&args, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("merging {}", files.join(":")), e))?;
     let mut doc: Value = serde_yaml::from_str(&merged).map_err(|e| HarnessError::deploy("parsing the merged compose file", e))?;
+    if let Some(access) = &access {
+        grant_access(&mut doc, access, stack)?;
+    }
     label_everything(&mut doc, run_id);
     let final_path = checkout.join("compose.ccci-final.yml");
     std::fs::write(&final_path, serde_yaml::to_string(&doc).expect("YAML serialises")).infra(|| "writing the final compose file".into())?;
@@ -133,6 +156,60 @@ async fn create_secrets(docker: &Docker, env: &EnvFile, secrets: &mut BTreeMap<S
         docker.create_secret(spec).await.map_err(|e| HarnessError::infra(format!("creating secret {name}"), e))?;
         progress!("{stack}: secret {name} created ({} chars)", value.expose().len());
         secrets.insert(decl.name, value);
+    }
+    Ok(())
+}
+
+/// Gives every service the run's domains (`extra_hosts` to the proxy) and, with a bundle, the
+/// platform CA as its trust store (a config over [`CA_BUNDLE_TARGET`], plus [`CA_VARS`]
+/// unless the recipe sets them itself).
+fn grant_access(doc: &mut Value, access: &ContainerAccess, stack: &str) -> Result<()> {
+    let config_key = Value::String("ccci_ca_bundle".into());
+    if let Some(bundle) = &access.ca_bundle {
+        let bytes = std::fs::read(bundle).infra(|| format!("reading {}", bundle.display()))?;
+        let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)[..4]);
+        let mut config = Mapping::new();
+        config.insert("file".into(), Value::String(bundle.display().to_string()));
+        config.insert("name".into(), Value::String(format!("{stack}_ccci_ca_{hash}")));
+        let configs = doc.as_mapping_mut().expect("a compose file is a mapping").entry("configs".into()).or_insert_with(|| Value::Mapping(Mapping::new()));
+        if let Some(configs) = configs.as_mapping_mut() {
+            configs.insert(config_key.clone(), Value::Mapping(config));
+        }
+    }
+    let Some(services) = doc.get_mut("services").and_then(Value::as_mapping_mut) else { return Ok(()) };
+    for (_, service) in services.iter_mut() {
+        let Some(service) = service.as_mapping_mut() else { continue };
+        let hosts = service.entry("extra_hosts".into()).or_insert_with(|| Value::Sequence(vec![]));
+        if let Value::Sequence(list) = hosts {
+            for host in &access.hosts {
+                list.push(Value::String(format!("{host}:{}", access.address)));
+            }
+        }
+        if access.ca_bundle.is_none() {
+            continue;
+        }
+        let mut mount = Mapping::new();
+        mount.insert("source".into(), config_key.clone());
+        mount.insert("target".into(), Value::String(CA_BUNDLE_TARGET.into()));
+        mount.insert("mode".into(), Value::Number(0o444.into()));
+        if let Value::Sequence(list) = service.entry("configs".into()).or_insert_with(|| Value::Sequence(vec![])) {
+            list.push(Value::Mapping(mount));
+        }
+        match service.entry("environment".into()).or_insert_with(|| Value::Mapping(Mapping::new())) {
+            Value::Mapping(env) => {
+                for var in CA_VARS {
+                    env.entry(Value::String(var.into())).or_insert_with(|| Value::String(CA_BUNDLE_TARGET.into()));
+                }
+            }
+            Value::Sequence(list) => {
+                for var in CA_VARS {
+                    if !list.iter().any(|e| e.as_str().is_some_and(|e| e.split('=').next() == Some(var))) {
+                        list.push(Value::String(format!("{var}={CA_BUNDLE_TARGET}")));
+                    }
+                }
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -253,6 +330,31 @@ secrets:
         assert_eq!(get(&["networks", "internal", "labels", RUN_LABEL]), Value::from("run-1"));
         assert!(get(&["networks", "proxy", "labels"]).is_null());
         assert!(get(&["secrets", "db_password", "labels"]).is_null());
+    }
+
+    #[test]
+    fn containers_get_the_run_domains_and_the_ca_bundle_without_losing_their_own_settings() {
+        let dir = std::env::temp_dir().join(format!("ccci-access-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bundle = dir.join("ca-bundle.pem");
+        std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let mut doc: Value = serde_yaml::from_str(
+            "services:\n  app:\n    image: x\n    environment:\n      SSL_CERT_FILE: /own.pem\n  db:\n    image: y\n    environment: [A=1]\n",
+        )
+        .unwrap();
+        let access = ContainerAccess { hosts: vec!["a.ccci.test".into(), "idp.ccci.test".into()], address: "172.18.0.1".parse().unwrap(), ca_bundle: Some(bundle.clone()) };
+        grant_access(&mut doc, &access, "s").unwrap();
+        let app = &doc["services"]["app"];
+        assert_eq!(app["extra_hosts"], serde_yaml::from_str::<Value>("[a.ccci.test:172.18.0.1, idp.ccci.test:172.18.0.1]").unwrap());
+        assert_eq!(app["environment"]["SSL_CERT_FILE"], Value::from("/own.pem"), "a recipe's own setting wins");
+        assert_eq!(app["environment"]["NODE_EXTRA_CA_CERTS"], Value::from(CA_BUNDLE_TARGET));
+        assert_eq!(app["configs"][0]["target"], Value::from(CA_BUNDLE_TARGET));
+        let db_env = doc["services"]["db"]["environment"].as_sequence().unwrap();
+        assert!(db_env.contains(&Value::from("A=1")) && db_env.contains(&Value::from(format!("REQUESTS_CA_BUNDLE={CA_BUNDLE_TARGET}"))));
+        let config = &doc["configs"]["ccci_ca_bundle"];
+        assert_eq!(config["file"], Value::from(bundle.display().to_string()));
+        assert!(config["name"].as_str().unwrap().starts_with("s_ccci_ca_"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -65,7 +65,9 @@ impl Proxy for TestbedIngress {
     }
 
     fn container_address<'a>(&'a self, swarm: &'a Swarm) -> BoxFuture<'a, Result<Option<std::net::IpAddr>>> {
-        Box::pin(async move { swarm.task_address(PROXY_SERVICE, "proxy").await.map(Some) })
+        // The host, where the ingress publishes its entrypoints: reachable from every Swarm
+        // container (through docker_gwbridge), and stable across proxy restarts.
+        Box::pin(async move { swarm.network_gateway("docker_gwbridge").await.map(Some) })
     }
 }
 

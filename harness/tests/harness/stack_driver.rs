@@ -40,3 +40,23 @@ async fn secrets_are_versioned_readable_and_everything_carries_the_run_label() -
     assert!(!left.iter().any(|(_, n)| *n == secret_name), "secret {secret_name} left behind");
     Ok(())
 }
+
+/// An app can call an app of its run by its public domain over HTTPS from inside its
+/// container, as on a host with wildcard DNS and a trusted certificate (what a confidential
+/// OIDC client does with its provider's token endpoint): the name resolves to the proxy and
+/// the platform CA verifies, with no `-k`. The app calls itself here; the resolver test
+/// covers a provider deployed before its dependent.
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_resolve_and_trust_the_run_s_domains() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let d = Deployment::deploy(&run, spec(&run, "probe").await?).await?;
+    let url = format!("https://{}/env", d.domain());
+    let inside = d.exec("app", &["curl", "-sS", "--max-time", "10", &url]).await;
+    let plain = d.exec("app", &["sh", "-c", "echo $SSL_CERT_FILE"]).await;
+    d.teardown().await?;
+    let inside = inside?;
+    assert_eq!(inside.exit_code, 0, "curl {url} from inside failed: {}", String::from_utf8_lossy(&inside.stderr));
+    assert_eq!(inside.stdout_str(), "probe\n", "not the app's answer");
+    assert_eq!(plain?.stdout_str().trim(), "/etc/ssl/certs/ca-certificates.crt");
+    Ok(())
+}
