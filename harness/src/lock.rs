@@ -82,6 +82,16 @@ impl FileLock {
         .await
     }
 
+    /// Takes a shared lock (many holders, no exclusive one), if no exclusive holder has it.
+    pub fn try_shared(path: &Path) -> std::io::Result<Option<FileLock>> {
+        let file = Self::open(path)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(FileLock { file, path: path.to_path_buf() })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -33,6 +33,8 @@ pub(crate) struct Resolved {
     pub env: Vec<(String, String)>,
     pub secrets: Vec<(String, Secret)>,
     pub sso: Option<SsoGrant>,
+    /// Use leases on the dependencies: the dependent holds them for its life.
+    pub uses: Vec<std::sync::Arc<crate::lock::FileLock>>,
 }
 
 /// Loads `recipes/<name>/recipe.toml` of a dependency, blaming the dependent's key if absent.
@@ -64,6 +66,7 @@ pub(crate) async fn resolve(run: &Arc<Run>, recipe: &Recipe, domain: &str) -> Re
         let key = format!("dep-{name}");
         let spec = AppSpec::new(&name, source.clone(), rev, "dep").with_ready(dep.toml.ready.clone());
         let d = shared_deployment(run, &key, source, spec).await?;
+        resolved.uses.push(crate::shared::use_lease(run, &key).await?);
         progress!("{}: dependency {name} is {} ({})", recipe.name(), d.stack(), d.version());
         resolved.deployed.push(name.clone());
         if Some(&name) == provider_name.as_ref() {

@@ -53,6 +53,10 @@ pub(crate) struct ResourceRecord {
     pub name: String,
 }
 
+/// Frees MAX_TESTS slots of a run under pressure (retiring its idle shared deployments);
+/// returns whether it freed any. Set by the suite layer, called by slot acquisition.
+pub(crate) type SlotRelief = Box<dyn Fn(Arc<Run>) -> futures_util::future::BoxFuture<'static, Result<bool>> + Send + Sync>;
+
 /// The live handle on a run, shared by the tests of one process.
 pub struct Run {
     pub config: RunConfig,
@@ -60,6 +64,7 @@ pub struct Run {
     /// Where apps are deployed and how they are reached (testbed or cc-ci host).
     pub platform: Platform,
     dir: PathBuf,
+    relief: std::sync::OnceLock<SlotRelief>,
 }
 
 impl std::fmt::Debug for Run {
@@ -94,11 +99,24 @@ impl Run {
         }
         ensure_watcher(&config)?;
         let swarm = Swarm::connect(&config).await?;
-        Ok(Arc::new(Run { config, swarm, platform, dir }))
+        Ok(Arc::new(Run { config, swarm, platform, dir, relief: std::sync::OnceLock::new() }))
     }
 
     pub fn id(&self) -> &str {
         &self.config.run_id
+    }
+
+    /// Sets how this run frees slots under pressure (first call wins).
+    pub(crate) fn set_slot_relief(&self, relief: SlotRelief) {
+        let _ = self.relief.set(relief);
+    }
+
+    /// Asks the run to free a slot of its own; false when it has none to give.
+    pub(crate) async fn relieve_slots(self: &Arc<Self>) -> Result<bool> {
+        match self.relief.get() {
+            Some(relief) => relief(self.clone()).await,
+            None => Ok(false),
+        }
     }
 
     pub fn dir(&self) -> &Path {

@@ -5,8 +5,16 @@
 //! later callers, in this process (`cargo test`) or another (`cargo nextest run`), attach to
 //! the record. A failed deploy is recorded too, so the rest of the run fails fast with its
 //! reason instead of deploying again. The run's watcher removes shared deployments.
+//!
+//! Every handle on a shared deployment holds a shared lock on `<key>.users` while it lives,
+//! and so does every deployment that depends on it (`<key>.deps` names the shared
+//! dependencies of a shared deployment, which live as long as it does). When the run needs a
+//! MAX_TESTS slot and none is free, [`retire_idle`] removes a shared deployment of the run
+//! that nobody uses and frees its slot; the next test that asks for it deploys it again.
 
 use std::{path::Path, sync::Arc};
+
+use futures_util::future::BoxFuture;
 
 use crate::{
     checkout::RecipeSource,
@@ -42,18 +50,27 @@ pub(crate) async fn shared_deployment_with(
             anyhow::format_err!("it failed earlier in this run: {reason}"),
         ));
     }
+    let users = use_lease(run, key).await?;
     if let Ok(app_dir) = std::fs::read_to_string(&record_path) {
-        let d = Deployment::attach(run, Path::new(app_dir.trim()), source)?;
+        let mut d = Deployment::attach(run, Path::new(app_dir.trim()), source)?;
+        d.hold(users);
         progress!("{}: attached to the shared deployment (run deploy count stays {})", d.stack(), deploy_count(run.dir()));
         return Ok(d);
     }
+    let mut deps = vec![];
     let deployed = match spec.await {
-        Ok(spec) => Deployment::deploy(run, spec).await,
+        Ok(spec) => {
+            deps = spec.uses.iter().filter_map(|l| l.path().file_stem()?.to_str().map(str::to_owned)).collect();
+            Deployment::deploy(run, spec).await
+        }
         Err(e) => Err(e),
     };
     match deployed {
         Ok(mut d) => {
             d.hand_to_run();
+            d.hold(users);
+            std::fs::write(dir.join(format!("{key}.deps")), deps.join("\n"))
+                .map_err(|e| HarnessError::infra("recording the shared deployment's dependencies", e))?;
             std::fs::write(&record_path, d.app_dir().display().to_string())
                 .map_err(|e| HarnessError::infra("recording the shared deployment", e))?;
             Ok(d)
@@ -63,4 +80,45 @@ pub(crate) async fn shared_deployment_with(
             Err(e)
         }
     }
+}
+
+/// A shared lock on `<key>.users`: this process uses the shared deployment `key` while it
+/// holds it. Waits (bounded) while a retirement holds the lock exclusively.
+pub(crate) async fn use_lease(run: &Run, key: &str) -> Result<Arc<FileLock>> {
+    let path = run.dir().join("shared").join(format!("{key}.users"));
+    crate::poll::converge(&format!("a use of the shared deployment {key}"), run.config.timeouts.shared, run.config.timeouts.poll, || async {
+        match FileLock::try_shared(&path) {
+            Ok(Some(lock)) => Ok(Arc::new(lock)),
+            Ok(None) => Err("being retired".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// Removes one shared deployment of the run that no handle uses and no other shared
+/// deployment depends on, freeing its MAX_TESTS slot; false when there is none.
+pub(crate) fn retire_idle(run: Arc<Run>) -> BoxFuture<'static, Result<bool>> {
+    Box::pin(async move {
+        let dir = run.dir().join("shared");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(false) };
+        let keys: Vec<String> = entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_suffix(".app").map(str::to_owned)).collect();
+        let needed: Vec<String> = keys
+            .iter()
+            .flat_map(|k| std::fs::read_to_string(dir.join(format!("{k}.deps"))).unwrap_or_default().lines().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        for key in keys.iter().filter(|k| !needed.iter().any(|n| n.strip_suffix(".users").unwrap_or(n) == k.as_str())) {
+            // Nobody may attach while we look (the deploy/attach lock), nor use it (users).
+            let Ok(Some(_guard)) = FileLock::try_exclusive(&dir.join(format!("{key}.lock"))) else { continue };
+            let Ok(Some(_idle)) = FileLock::try_exclusive(&dir.join(format!("{key}.users"))) else { continue };
+            let record = dir.join(format!("{key}.app"));
+            let Ok(app_dir) = std::fs::read_to_string(&record) else { continue };
+            let source = RecipeSource::git_repo(key.clone(), Path::new(app_dir.trim()).to_path_buf());
+            let d = Deployment::attach(&run, Path::new(app_dir.trim()), source)?;
+            d.retire().await?;
+            std::fs::remove_file(&record).map_err(|e| HarnessError::infra(format!("removing {}", record.display()), e))?;
+            return Ok(true);
+        }
+        Ok(false)
+    })
 }

@@ -15,7 +15,7 @@ use crate::{
     lock::FileLock,
     poll::{Step, poll},
     proc, progress,
-    run::{RunRecord, write_json},
+    run::{Run, RunRecord, write_json},
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,8 +34,10 @@ pub struct SlotLease {
 }
 
 impl SlotLease {
-    /// Waits for a free slot, printing who holds them while it waits.
-    pub async fn acquire(config: &RunConfig, stack: &str) -> Result<SlotLease> {
+    /// Waits for a free slot, printing who holds them while it waits. When none is free, the
+    /// run is first asked to give one of its own back (an idle shared deployment).
+    pub async fn acquire(run: &std::sync::Arc<Run>, stack: &str) -> Result<SlotLease> {
+        let config = &run.config;
         let dir = config.state_dir.join("slots");
         let record = RunRecord::read(&config.run_dir()).ok_or_else(|| {
             HarnessError::Config(format!("run {} has no run.json; start it with Run::start", config.run_id))
@@ -48,13 +50,18 @@ impl SlotLease {
             match Self::try_take(config, &dir, stack, &record, announced_before).await {
                 Ok(Some((lease, i))) => {
                     if i >= config.max_tests {
-                        progress!("{stack}: every slot holder's run is waiting for a slot; run {} (the oldest) goes over MAX_TESTS={} to break the wait", config.run_id, config.max_tests);
+                        progress!("{stack}: runs holding every slot all wait for one (a cross-run deadlock); run {} (the oldest) goes over MAX_TESTS={} to break it", config.run_id, config.max_tests);
                     } else if announced_before {
                         progress!("{stack}: got slot {i} after {:.0}s", start.elapsed().as_secs_f64());
                     }
                     Step::Done(lease)
                 }
                 Ok(None) => {
+                    match run.relieve_slots().await {
+                        Ok(true) => return Step::Pending("a slot of this run was just freed".into()),
+                        Ok(false) => {}
+                        Err(e) => return Step::Fail(e),
+                    }
                     let held = holders(&dir, config.max_tests);
                     if !announced_before {
                         progress!("{stack}: all {} slots busy ({held}); waiting", config.max_tests);
@@ -77,9 +84,11 @@ impl SlotLease {
     /// One look at the slot table: takes a free slot (or our stack's own) if there is one.
     async fn try_take(config: &RunConfig, dir: &Path, stack: &str, record: &RunRecord, announced: bool) -> Result<Option<(SlotLease, usize)>> {
         let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
-        // Shared deployments hold their slot until their run ends, so runs that hold
-        // slots and wait for more can wait on each other forever. When every holder's
-        // run is waiting, the oldest waiting run may go one over the cap.
+        // Runs that hold slots (shared deployments in use) and wait for more can wait on each
+        // other forever. When the holders belong to two runs or more and every one of those
+        // runs is waiting, the oldest may go over the cap, and says so. A run waiting only on
+        // itself is not deadlocked: its holders finish, or its idle shared deployments are
+        // retired (see `acquire`).
         let limit = if announced && deadlocked(config, dir) { config.max_tests + 64 } else { config.max_tests };
         for i in 0..limit {
             let path = dir.join(format!("{i}.json"));
@@ -143,7 +152,7 @@ fn deadlocked(config: &RunConfig, dir: &Path) -> bool {
     let mut runs: Vec<&str> = holders.iter().map(|h| h.run_id.as_str()).collect();
     runs.sort();
     runs.dedup();
-    if !runs.iter().all(|r| run_is_waiting(&config.runs_dir().join(r))) {
+    if runs.len() < 2 || !runs.iter().all(|r| run_is_waiting(&config.runs_dir().join(r))) {
         return false;
     }
     let created = |r: &str| RunRecord::read(&config.runs_dir().join(r)).map(|rec| rec.created_unix).unwrap_or(u64::MAX);

@@ -46,6 +46,7 @@ impl Suite {
         };
         let platform = crate::testbed::platform(&config);
         let run = Run::start(config, platform).await?;
+        run.set_slot_relief(Box::new(crate::shared::retire_idle));
         Ok(Suite { recipe, run, source })
     }
 
@@ -83,7 +84,18 @@ impl Suite {
     /// The spec of this recipe at `rev`, with its dependencies deployed and handed over.
     async fn spec(&self, purpose: &str, rev: Rev) -> Result<AppSpec> {
         let mut spec = AppSpec::new(self.name(), self.source.clone(), rev, purpose).with_ready(self.recipe.toml.ready.clone());
-        if !self.recipe.dependencies().is_empty() {
+        let deps = self.recipe.dependencies();
+        if deps.len() + 1 > self.run.config.max_tests {
+            return Err(HarnessError::Config(format!(
+                "{} needs {} deployments at once ({} and its dependencies {}), but MAX_TESTS={}",
+                self.name(),
+                deps.len() + 1,
+                self.name(),
+                deps.join(", "),
+                self.run.config.max_tests
+            )));
+        }
+        if !deps.is_empty() {
             let config = &self.run.config;
             let tag = name_tag(config.name_tag.as_deref(), self.run.id());
             let (domain, _) = names(self.name(), purpose, &tag, &config.domain_suffix);
@@ -91,6 +103,7 @@ impl Suite {
             spec.env.extend(resolved.env);
             spec.secrets.extend(resolved.secrets);
             spec.sso = resolved.sso;
+            spec.uses = resolved.uses;
         }
         Ok(spec)
     }

@@ -50,6 +50,9 @@ pub struct Deployment {
     slot: Option<SlotLease>,
     /// Attached to another process's deployment: teardown belongs to the run's watcher.
     attached: bool,
+    /// Shared locks on the shared deployments this one uses (itself, when attached; its
+    /// dependencies), so the run never retires them from under it.
+    uses: Vec<Arc<crate::lock::FileLock>>,
     torn_down: bool,
 }
 
@@ -64,7 +67,7 @@ impl Deployment {
     pub async fn deploy(run: &Arc<Run>, spec: AppSpec) -> Result<Deployment> {
         let config = &run.config;
         let (domain, stack) = names(&spec.recipe, &spec.purpose, &name_tag(config.name_tag.as_deref(), run.id()), &config.domain_suffix);
-        let slot = SlotLease::acquire(config, &stack).await?;
+        let slot = SlotLease::acquire(run, &stack).await?;
         run.record("stack", &stack)?;
         run.count_deploy(&stack, &spec.purpose).await?;
         let app_dir = run.dir().join("apps").join(&stack);
@@ -96,6 +99,7 @@ impl Deployment {
             driver,
             slot: Some(slot),
             attached: false,
+            uses: spec.uses.clone(),
             torn_down: false,
         };
         let result = deployment.deploy_rev(&spec.rev, &spec.env).await;
@@ -488,7 +492,7 @@ impl Deployment {
             DriverKind::Stack => Driver::Stack,
             DriverKind::Abra => Driver::Abra(abra::Abra::new(&run.config, run.dir())),
         };
-        Ok(Deployment { run: run.clone(), record, source, env, secrets, driver, slot: None, attached: true, torn_down: false })
+        Ok(Deployment { run: run.clone(), record, source, env, secrets, driver, slot: None, attached: true, uses: vec![], torn_down: false })
     }
 
     pub fn driver(&self) -> &Driver {
@@ -505,6 +509,22 @@ impl Deployment {
     pub(crate) fn hand_to_run(&mut self) {
         self.attached = true;
         self.slot = None;
+    }
+
+    /// Marks this handle as a user of a shared deployment for as long as it lives.
+    pub(crate) fn hold(&mut self, lease: Arc<crate::lock::FileLock>) {
+        self.uses.push(lease);
+    }
+
+    /// Removes a shared deployment nobody uses (the caller holds its users lock exclusively)
+    /// and gives its slot back.
+    pub(crate) async fn retire(&self) -> Result<()> {
+        let (removed, secrets) = self.remove_resources().await?;
+        if let Some(slot) = SlotLease::held_for(&self.run.config, &self.record.stack) {
+            slot.release()?;
+        }
+        progress!("{}: retired while idle, to free its slot ({removed}, {secrets} run secrets)", self.record.stack);
+        Ok(())
     }
 
     /// Removes the stack, its volumes, secrets and configs, and frees the slot.

@@ -29,11 +29,13 @@ pub struct AppSpec {
     pub sso: Option<SsoGrant>,
     /// How the app says it is ready (`recipe.toml` `[ready]`); every deploy waits on it.
     pub ready: Option<ReadySection>,
+    /// Shared deployments (dependencies) this one uses, held for its life.
+    pub uses: Vec<std::sync::Arc<crate::lock::FileLock>>,
 }
 
 impl AppSpec {
     pub fn new(recipe: &str, source: RecipeSource, rev: Rev, purpose: &str) -> AppSpec {
-        AppSpec { recipe: recipe.into(), source, rev, purpose: purpose.into(), env: vec![], secrets: vec![], sso: None, ready: None }
+        AppSpec { recipe: recipe.into(), source, rev, purpose: purpose.into(), env: vec![], secrets: vec![], sso: None, ready: None, uses: vec![] }
     }
 
     pub fn with_env(mut self, key: &str, value: impl Into<String>) -> AppSpec {

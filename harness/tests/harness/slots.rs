@@ -2,13 +2,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use harness::ops::{Run, RunConfig, RunRecord, SlotLease};
+use harness::ops::{Run, RunConfig, RunRecord, SlotLease, platform};
 
 use crate::this_run;
 
 /// A private slot table (so other tests' deployments are not in the way) with `max` slots,
 /// and a second run `other` beside ours, both owned by live processes.
-fn private_table(run: &Arc<Run>, max: usize) -> anyhow::Result<(RunConfig, RunConfig)> {
+async fn private_table(run: &Arc<Run>, max: usize) -> anyhow::Result<(Arc<Run>, Arc<Run>)> {
     let mut ours = run.config.clone();
     ours.state_dir = run.dir().join(format!("slot-test-{}", rand::random::<u32>()));
     ours.max_tests = max;
@@ -25,13 +25,17 @@ fn private_table(run: &Arc<Run>, max: usize) -> anyhow::Result<(RunConfig, RunCo
         }
         std::fs::write(config.run_dir().join("run.json"), serde_json::to_vec(&record)?)?;
     }
-    Ok((ours, other))
+    let start = |config: RunConfig| async move {
+        let platform = platform(&config);
+        anyhow::Ok(Run::start(config, platform).await?)
+    };
+    Ok((start(ours).await?, start(other).await?))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_slot_table_makes_the_next_deployment_wait_until_one_is_released() -> anyhow::Result<()> {
     let run = this_run().await?;
-    let (ours, other) = private_table(&run, 1)?;
+    let (ours, other) = private_table(&run, 1).await?;
     // Another run holds the only slot and is not waiting for one: we must wait, not overflow.
     let held = SlotLease::acquire(&other, "stack-a").await?;
     let err = SlotLease::acquire(&ours, "stack-b").await.expect_err("a second slot was granted with MAX_TESTS=1");
@@ -43,16 +47,32 @@ async fn a_full_slot_table_makes_the_next_deployment_wait_until_one_is_released(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_run_waiting_on_its_own_held_slot_goes_one_over_instead_of_deadlocking() -> anyhow::Result<()> {
+async fn a_run_waiting_on_its_own_held_slot_waits_instead_of_going_over_the_cap() -> anyhow::Result<()> {
     let run = this_run().await?;
-    let (ours, _) = private_table(&run, 1)?;
-    // Our run's shared deployment holds the only slot for the whole run; a mutating test of
-    // the same run then needs one: without the rule nobody would ever release.
-    let shared = SlotLease::acquire(&ours, "shared").await?;
-    let second = SlotLease::acquire(&ours, "backup").await?;
-    let over = ours.state_dir.join("slots").join("1.json");
-    assert!(over.exists(), "the second lease is not the one over the cap");
-    second.release()?;
-    shared.release()?;
+    let (ours, _) = private_table(&run, 1).await?;
+    // Our run's own deployment holds the only slot; another deployment of the same run waits
+    // for it (its holder will finish, or an idle shared deployment is retired): no overflow.
+    let first = SlotLease::acquire(&ours, "backup").await?;
+    let err = SlotLease::acquire(&ours, "upgrade").await.expect_err("a run went over MAX_TESTS=1 waiting on itself");
+    assert!(err.to_string().contains("MAX_TESTS=1"), "{err}");
+    assert!(!ours.config.state_dir.join("slots").join("1.json").exists(), "a lease over the cap was written");
+    first.release()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runs_each_holding_a_slot_and_waiting_for_another_break_the_deadlock_once() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let (ours, other) = private_table(&run, 2).await?;
+    let theirs = SlotLease::acquire(&other, "theirs").await?;
+    let mine = SlotLease::acquire(&ours, "mine").await?;
+    // The other run waits for a slot too (a live process's waiting mark in its run dir).
+    std::fs::write(other.dir().join(format!("waiting-slot.{}", std::process::id())), "")?;
+    // Ours is the older run: after its first wait it may go over the cap, and only it.
+    let over = SlotLease::acquire(&ours, "mine-2").await?;
+    assert!(ours.config.state_dir.join("slots").join("2.json").exists(), "the breaker did not take a slot over the cap");
+    over.release()?;
+    mine.release()?;
+    theirs.release()?;
     Ok(())
 }
