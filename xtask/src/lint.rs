@@ -92,6 +92,8 @@ pub fn lint_dir(dir: &Path, backup_capable: Option<bool>) -> LintReport {
     LintReport { dir: dir.display().to_string(), checks: checks(compose.as_ref().map_err(String::as_str), env_sample.as_deref(), backup_capable) }
 }
 
+const UNREADABLE: &str = "not checked: compose.yml could not be read (see compose-version)";
+
 /// Every check over the parsed inputs.
 pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_capable: Option<bool>) -> Vec<Check> {
     let mut out = vec![];
@@ -103,8 +105,10 @@ pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_ca
             out.push(image_tags(compose));
         }
         Err(e) => {
-            for id in ["compose-version", "app-service", "healthchecks", "image-tags"] {
-                out.push(fail(id, e));
+            // One cause, reported once: the other compose checks say they could not run.
+            out.push(fail("compose-version", e));
+            for id in ["app-service", "healthchecks", "image-tags"] {
+                out.push(skip(id, UNREADABLE));
             }
         }
     }
@@ -115,9 +119,9 @@ pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_ca
             out.push(version_label(compose));
             out.push(backupbot(compose, backup_capable));
         }
-        Err(e) => {
+        Err(_) => {
             for id in ["traefik-enable", "version-label", "backupbot"] {
-                out.push(fail(id, e));
+                out.push(skip(id, UNREADABLE));
             }
         }
     }
@@ -207,17 +211,63 @@ pub fn healthchecks(compose: &Value) -> Check {
     }
 }
 
-/// Why an image reference is not pinned, if it is not.
+/// An image reference with each `${VAR:-default}` (or `${VAR-default}`) replaced by its
+/// default, the value a deploy gets when the operator sets nothing; `Err` names a variable
+/// that has no default (`${VAR}`, `$VAR`, `${VAR:?message}`).
+pub fn resolve_defaults(text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let Some(inner) = after.strip_prefix('{') else {
+            let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            return Err(if name.is_empty() { "a stray `$`".into() } else { format!("${name} has no default") });
+        };
+        // The matching brace, allowing a nested `${...}` in the default.
+        let mut depth = 1;
+        let end = inner
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .ok_or_else(|| format!("unclosed `${{` in {text}"))?;
+        let expr = &inner[..end];
+        let name_len = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
+        let (name, op) = expr.split_at(name_len);
+        let default = op.strip_prefix(":-").or_else(|| op.strip_prefix('-'));
+        match default {
+            Some(default) => out.push_str(&resolve_defaults(default)?),
+            None => return Err(format!("${{{name}}} has no default")),
+        }
+        rest = &inner[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Why an image reference is not pinned, if it is not. Variables count by their default:
+/// `app:${VERSION:-1.0.6}` is pinned, `${IMAGE:-app:latest}` is not.
 pub fn unpinned(image: &str) -> Option<String> {
-    if image.contains('@') {
+    let resolved = match resolve_defaults(image) {
+        Ok(resolved) => resolved,
+        Err(why) => return Some(format!("{image}: the image comes from a variable ({why})")),
+    };
+    let shown = if resolved == image { image.to_owned() } else { format!("{image} (by default {resolved})") };
+    if resolved.contains('@') {
         return None; // a digest pins it
     }
-    let last = image.rsplit('/').next().unwrap_or(image);
+    let last = resolved.rsplit('/').next().unwrap_or(&resolved);
     match last.split_once(':') {
-        None => Some(format!("{image} has no tag (means latest)")),
-        Some((_, "latest")) => Some(format!("{image} uses the `latest` tag")),
-        Some((_, tag)) if tag.contains('$') => Some(format!("{image}: the tag comes from a variable")),
-        Some((_, "")) => Some(format!("{image} has an empty tag")),
+        None => Some(format!("{shown} has no tag (means latest)")),
+        Some((_, "latest")) => Some(format!("{shown} uses the `latest` tag")),
+        Some((_, "")) => Some(format!("{shown} has an empty tag")),
         Some(_) => None,
     }
 }
@@ -368,7 +418,17 @@ services:
     #[case::no_tag("nginx", Some("has no tag"))]
     #[case::registry_port_no_tag("registry.local:5000/team/app", Some("has no tag"))]
     #[case::latest("nginx:latest", Some("`latest`"))]
-    #[case::variable("nginx:${NGINX_VERSION}", Some("variable"))]
+    #[case::variable("nginx:${NGINX_VERSION}", Some("${NGINX_VERSION} has no default"))]
+    #[case::bare_variable("nginx:$NGINX_VERSION", Some("$NGINX_VERSION has no default"))]
+    #[case::required_variable("nginx:${NGINX_VERSION:?set it}", Some("variable"))]
+    // Real recipes (bonfire): a pinned default is what a deploy gets when nothing is set.
+    #[case::pinned_default("bonfire/app:${APP_VERSION:-1.0.6}", None)]
+    #[case::pinned_default_no_colon("bonfire/app:${APP_VERSION-1.0.6}", None)]
+    #[case::whole_image_default("${IMAGE:-nginx:1.22.1}", None)]
+    #[case::nested_default("${IMAGE:-nginx:${TAG:-1.22.1}}", None)]
+    #[case::latest_default("${IMAGE:-x:latest}", Some("(by default x:latest) uses the `latest` tag"))]
+    #[case::latest_tag_default("nginx:${TAG:-latest}", Some("`latest`"))]
+    #[case::untagged_default("${IMAGE:-nginx}", Some("has no tag"))]
     fn images_are_pinned_to_a_literal_tag(#[case] image: &str, #[case] problem: Option<&str>) {
         let found = unpinned(image);
         match problem {
@@ -438,9 +498,12 @@ services:
     }
 
     #[test]
-    fn an_unreadable_compose_fails_every_compose_check() {
+    fn an_unreadable_compose_is_one_failure_and_the_other_compose_checks_say_why_they_skipped() {
         let checks = checks(Err("cannot read compose.yml"), Some("TYPE=x\nDOMAIN=y\n"), Some(true));
-        assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Fail).count(), 7);
+        let failed: Vec<&Check> = checks.iter().filter(|c| c.status == CheckStatus::Fail).collect();
+        assert_eq!(failed.len(), 1, "{checks:?}");
+        assert_eq!((failed[0].id, failed[0].message.as_str()), ("compose-version", "cannot read compose.yml"));
+        assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Skip && c.message.contains("see compose-version")).count(), 6);
         assert_eq!(checks.iter().find(|c| c.id == "env-sample").unwrap().status, CheckStatus::Pass);
     }
 
