@@ -4,7 +4,7 @@
 //! - [`testme`]: `cargo xtask testme <pr>`: a `!testme` from trigger check to PR report;
 //! - [`select`] and [`affected`]: which recipe crates a change needs, and why;
 //! - [`report`] and [`junit`]: per-test statuses, levels, results.json, the markdown summary;
-//! - [`lint`]: `cargo xtask lint <recipe dir>`, the L5 rung;
+//! - [`lint`]: `cargo xtask lint <recipe dir | recipe crate>`, the L5 rung;
 //! - [`matrix`]: `.drone.yml`, generated and checked;
 //! - [`gitea`], [`pr`], [`pr_checkout`], [`pr_lock`]: the pieces `testme` is made of;
 //! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.

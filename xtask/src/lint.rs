@@ -11,11 +11,26 @@
 //! | `traefik-enable` | `traefik.enable=true` in the app's `deploy.labels` |
 //! | `version-label` | a `coop-cloud.${STACK_NAME}.version` label (what abra reads back) |
 //! | `backupbot` | a `backupbot.backup` label when `recipe.toml` says `[backup] capable = true` |
+//!
+//! Given a recipe crate (`recipes/<name>`, recognised by its `recipe.toml`), it checks the crate
+//! first and then its testbed fixture head (`testbed/recipes/<fixture>/head`) with the checks
+//! above:
+//!
+//! | check | what it wants |
+//! |---|---|
+//! | `recipe-toml` | `recipe.toml` loads with the harness's own model |
+//! | `parity` | `PARITY.md` with a table row for the maintainers' `health_check` |
+//! | `test-modules` | the test binary declares `install`, `functional`, `upgrade` and (backup-capable) `backup` |
+//! | `fixture` | skipped, with the reason, when the recipe has no testbed fixture head |
+//!
+//! Lint is static: a scaffolded suite whose tests are not written yet passes it.
 
 use std::path::Path;
 
 use serde::Serialize;
 use serde_yaml::Value;
+
+use crate::workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,6 +92,95 @@ impl LintReport {
             self.checks.len()
         ));
         out
+    }
+}
+
+/// Whether `dir` is a recipe crate (it has a `recipe.toml`) rather than a recipe checkout.
+pub fn is_recipe_crate(dir: &Path) -> bool {
+    dir.join("recipe.toml").is_file()
+}
+
+/// Lints the recipe crate `crate_dir`, then its testbed fixture head.
+pub fn lint_crate(crate_dir: &Path) -> LintReport {
+    let mut checks = vec![];
+    let dir_name = crate_dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let recipe = workspace::load_recipe(crate_dir);
+    let (name, fixture, capable) = match &recipe {
+        Ok(r) => {
+            checks.push(pass("recipe-toml", format!("recipe.toml: name = {:?}, fixture {:?}", r.name(), r.fixture())));
+            (r.name().to_owned(), Some(r.fixture().to_owned()), r.toml.backup.capable)
+        }
+        Err(e) => {
+            checks.push(fail("recipe-toml", format!("{e:#}")));
+            (dir_name, None, true)
+        }
+    };
+    checks.push(parity(std::fs::read_to_string(crate_dir.join("PARITY.md")).ok().as_deref()));
+    checks.push(test_modules(crate_dir, &name, capable));
+    let root = workspace::workspace_root_of(crate_dir);
+    let mut shown = crate_dir.display().to_string();
+    match (fixture, root) {
+        (Some(fixture), Some(root)) => {
+            let head = root.join("testbed/recipes").join(&fixture).join("head");
+            if head.is_dir() {
+                shown.push_str(&format!(" (and its fixture testbed/recipes/{fixture}/head)"));
+                checks.extend(lint_dir(&head, Some(capable)).checks);
+            } else {
+                checks.push(skip(
+                    "fixture",
+                    format!("no testbed fixture at testbed/recipes/{fixture}/head: lint a checkout with `cargo xtask lint <dir> --recipe {name}`"),
+                ));
+            }
+        }
+        (None, _) => checks.push(skip("fixture", "recipe.toml did not load, so its fixture is unknown")),
+        (_, None) => checks.push(skip("fixture", format!("{} is not inside a Cargo workspace", crate_dir.display()))),
+    }
+    LintReport { dir: shown, checks }
+}
+
+/// `PARITY.md` exists and maps the maintainers' `health_check` in a table row (not one inside an
+/// HTML comment).
+pub fn parity(text: Option<&str>) -> Check {
+    const ID: &str = "parity";
+    let Some(text) = text else { return fail(ID, "PARITY.md is missing: it maps the maintainers' tests to these") };
+    let mut in_comment = false;
+    let found = text.lines().any(|line| {
+        let l = line.trim();
+        let live = !in_comment && !l.starts_with("<!--");
+        if l.contains("<!--") && !l.contains("-->") {
+            in_comment = true;
+        } else if l.contains("-->") {
+            in_comment = false;
+        }
+        live && l.starts_with('|') && l.split('|').nth(1).is_some_and(|cell| cell.contains("health_check"))
+    });
+    if found {
+        pass(ID, "PARITY.md maps health_check")
+    } else {
+        fail(ID, "PARITY.md has no table row for the maintainers' `health_check`")
+    }
+}
+
+/// The test binary declares a module per stage, each with its file.
+pub fn test_modules(crate_dir: &Path, name: &str, backup_capable: bool) -> Check {
+    const ID: &str = "test-modules";
+    let main = workspace::test_main(crate_dir, name);
+    let shown = main.strip_prefix(crate_dir).unwrap_or(&main).display().to_string();
+    let Ok(text) = std::fs::read_to_string(&main) else { return fail(ID, format!("no test binary at {shown}")) };
+    let declared = workspace::declared_modules(&text);
+    let mut wanted = vec!["install", "functional", "upgrade"];
+    if backup_capable {
+        wanted.push("backup");
+    }
+    let missing: Vec<&str> = wanted.iter().copied().filter(|m| !declared.iter().any(|d| d == m)).collect();
+    let no_file: Vec<&str> = wanted.iter().copied().filter(|m| !missing.contains(m) && workspace::module_files(&main, m).is_empty()).collect();
+    let note = if backup_capable { "" } else { " (no backup: recipe.toml says [backup] capable = false)" };
+    if !missing.is_empty() {
+        fail(ID, format!("{shown} does not declare mod {}", missing.join(", mod ")))
+    } else if !no_file.is_empty() {
+        fail(ID, format!("{shown} declares mod {} without its file", no_file.join(", mod ")))
+    } else {
+        pass(ID, format!("{shown}: mod {}{note}", wanted.join(", ")))
     }
 }
 
@@ -505,6 +609,29 @@ services:
         assert_eq!((failed[0].id, failed[0].message.as_str()), ("compose-version", "cannot read compose.yml"));
         assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Skip && c.message.contains("see compose-version")).count(), 6);
         assert_eq!(checks.iter().find(|c| c.id == "env-sample").unwrap().status, CheckStatus::Pass);
+    }
+
+    #[rstest]
+    #[case::mapped("| test | x | here |\n|---|---|---|\n| `health_check` | answers | `install::a` |\n", CheckStatus::Pass)]
+    #[case::only_in_a_comment("| test | x | here |\n<!--\n| `health_check` | answers | `install::a` |\n-->\n", CheckStatus::Fail)]
+    #[case::only_in_prose("The `health_check` is not mapped yet.\n", CheckStatus::Fail)]
+    #[case::in_another_column("| `oidc_login` | health_check | x |\n", CheckStatus::Fail)]
+    fn parity_maps_health_check_in_a_table_row(#[case] text: &str, #[case] expected: CheckStatus) {
+        assert_eq!(parity(Some(text)).status, expected, "{text}");
+        assert_eq!(parity(None).status, CheckStatus::Fail);
+    }
+
+    #[rstest]
+    #[case::custom_html("custom-html")]
+    #[case::keycloak("keycloak")]
+    fn the_recipe_crates_and_their_fixtures_are_lint_clean(#[case] name: &str) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes").join(name);
+        assert!(is_recipe_crate(&dir));
+        let report = lint_crate(&dir);
+        assert!(report.passed(), "{}", report.table());
+        let ids: Vec<&str> = report.checks.iter().map(|c| c.id).collect();
+        assert_eq!(ids[..3], ["recipe-toml", "parity", "test-modules"]);
+        assert!(ids.contains(&"image-tags") && ids.contains(&"backupbot"), "the fixture head is linted: {ids:?}");
     }
 
     #[test]
