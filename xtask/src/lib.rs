@@ -5,6 +5,7 @@
 //! - [`select`] and [`affected`]: which recipe crates a change needs, and why;
 //! - [`report`] and [`junit`]: per-test statuses, levels, results.json, the markdown summary;
 //! - [`lint`]: `cargo xtask lint <recipe dir | recipe crate>`, the L5 rung;
+//! - [`new_recipe`]: `cargo xtask new-recipe <name>`, a recipe suite scaffolded;
 //! - [`matrix`]: `.drone.yml`, generated and checked;
 //! - [`gitea`], [`pr`], [`pr_checkout`], [`pr_lock`]: the pieces `testme` is made of;
 //! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
@@ -18,6 +19,7 @@ pub mod gitea;
 pub mod junit;
 pub mod lint;
 pub mod matrix;
+pub mod new_recipe;
 pub mod pr;
 pub mod pr_checkout;
 pub mod pr_lock;

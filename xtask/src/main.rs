@@ -3,6 +3,7 @@
 //! - `testme <pr>`: a `!testme` on a PR, from trigger check to the report on the PR;
 //! - `affected --base <rev>`: which recipe crates `<rev>..HEAD` needs, and why;
 //! - `lint <dir>`: the L5 lint rung on a recipe checkout, or on a recipe crate and its fixture;
+//! - `new-recipe <name>`: scaffolds a recipe suite and its testbed fixture;
 //! - `matrix [--check]`: writes (or checks) `.drone.yml`;
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
@@ -16,7 +17,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::{RunConfig, teardown::JanitorOptions};
-use xtask::{affected, bench, lint, matrix, run_tests, testme, workspace::Workspace};
+use xtask::{affected, bench, lint, matrix, new_recipe, run_tests, testme, workspace::Workspace};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -44,6 +45,12 @@ enum Command {
         /// The recipe (for its recipe.toml); default: TYPE from the directory's .env.sample.
         #[arg(long)]
         recipe: Option<String>,
+    },
+    /// Scaffolds `recipes/<name>` (a suite whose tests say what to write) and a testbed fixture
+    /// skeleton, then regenerates .drone.yml.
+    NewRecipe {
+        /// The Co-op Cloud recipe name, `[a-z0-9-]+`.
+        name: String,
     },
     /// Writes .drone.yml from the workspace's recipe crates.
     Matrix {
@@ -110,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
         }
         Command::Lint { dir, recipe } => return lint_command(&dir, recipe.as_deref()),
+        Command::NewRecipe { name } => print!("{}", new_recipe::run(&cwd()?, &name)?),
         Command::Matrix { check } => {
             let ws = Workspace::load(&cwd()?)?;
             println!("{}", matrix::run(&ws, check)?);
