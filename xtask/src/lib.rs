@@ -6,6 +6,7 @@
 //! - [`report`] and [`junit`]: per-test statuses, levels, results.json, the markdown summary;
 //! - [`lint`]: `cargo xtask lint <recipe dir | recipe crate>`, the L5 rung;
 //! - [`new_recipe`]: `cargo xtask new-recipe <name>`, a recipe suite scaffolded;
+//! - [`results`]: what `cargo xtask test` records per recipe on this machine;
 //! - [`matrix`]: `.drone.yml`, generated and checked;
 //! - [`gitea`], [`pr`], [`pr_checkout`], [`pr_lock`]: the pieces `testme` is made of;
 //! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
@@ -24,6 +25,7 @@ pub mod pr;
 pub mod pr_checkout;
 pub mod pr_lock;
 pub mod report;
+pub mod results;
 pub mod run_tests;
 pub mod select;
 pub mod testme;
