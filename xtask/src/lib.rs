@@ -6,7 +6,8 @@
 //! - [`report`] and [`junit`]: per-test statuses, levels, results.json, the markdown summary;
 //! - [`lint`]: `cargo xtask lint <recipe dir | recipe crate>`, the L5 rung;
 //! - [`new_recipe`]: `cargo xtask new-recipe <name>`, a recipe suite scaffolded;
-//! - [`results`]: what `cargo xtask test` records per recipe on this machine;
+//! - [`coverage`] and [`results`]: where each recipe of the set stands on this machine, from
+//!   the results `cargo xtask test` records;
 //! - [`matrix`]: `.drone.yml`, generated and checked;
 //! - [`gitea`], [`pr`], [`pr_checkout`], [`pr_lock`]: the pieces `testme` is made of;
 //! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
@@ -16,6 +17,7 @@
 
 pub mod affected;
 pub mod bench;
+pub mod coverage;
 pub mod gitea;
 pub mod junit;
 pub mod lint;

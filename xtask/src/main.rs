@@ -4,6 +4,7 @@
 //! - `affected --base <rev>`: which recipe crates `<rev>..HEAD` needs, and why;
 //! - `lint <dir>`: the L5 lint rung on a recipe checkout, or on a recipe crate and its fixture;
 //! - `new-recipe <name>`: scaffolds a recipe suite and its testbed fixture;
+//! - `coverage`: one row per recipe of the set: crate, parity, tests, fixture, last result;
 //! - `matrix [--check]`: writes (or checks) `.drone.yml`;
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
@@ -17,7 +18,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::{RunConfig, teardown::JanitorOptions};
-use xtask::{affected, bench, lint, matrix, new_recipe, run_tests, testme, workspace::Workspace};
+use xtask::{affected, bench, coverage, lint, matrix, new_recipe, run_tests, testme, workspace::Workspace};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -52,6 +53,9 @@ enum Command {
         /// The Co-op Cloud recipe name, `[a-z0-9-]+`.
         name: String,
     },
+    /// One row per recipe of the set (SPEC.md): crate, PARITY.md, tests per stage, fixture,
+    /// last result on this machine, level.
+    Coverage,
     /// Writes .drone.yml from the workspace's recipe crates.
     Matrix {
         /// Fail (without writing) when .drone.yml is not what `matrix` would write.
@@ -118,6 +122,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Lint { dir, recipe } => return lint_command(&dir, recipe.as_deref()),
         Command::NewRecipe { name } => print!("{}", new_recipe::run(&cwd()?, &name)?),
+        Command::Coverage => {
+            let ws = Workspace::load(&cwd()?)?;
+            print!("{}", coverage::run(&ws, &config()?.state_dir));
+        }
         Command::Matrix { check } => {
             let ws = Workspace::load(&cwd()?)?;
             println!("{}", matrix::run(&ws, check)?);
