@@ -89,7 +89,7 @@ pub mod ops {
         slots::SlotLease,
         swarm::{RUN_LABEL, STACK_LABEL, Swarm},
         teardown::{JanitorOptions, Reaped, janitor, teardown_run},
-        testbed::{Fixtures, down, platform, status, up, up_for},
+        testbed::{Fixtures, down, platform, referenced_images, status, up, up_for},
     };
 
     /// One run owned by the calling process (`xtask test`, `xtask testme`): the testbed up

@@ -4,7 +4,10 @@
 //! - [`testme`]: `cargo xtask testme <pr>`: a `!testme` from trigger check to PR report;
 //! - [`select`] and [`affected`]: which recipe crates a change needs, and why;
 //! - [`report`] and [`junit`]: per-test statuses, levels, results.json, the markdown summary;
-//! - [`lint`]: `cargo xtask lint <recipe dir>`, the L5 rung;
+//! - [`lint`]: `cargo xtask lint <recipe dir | recipe crate>`, the L5 rung;
+//! - [`new_recipe`]: `cargo xtask new-recipe <name>`, a recipe suite scaffolded;
+//! - [`coverage`] and [`results`]: where each recipe of the set stands on this machine, from
+//!   the results `cargo xtask test` records;
 //! - [`matrix`]: `.drone.yml`, generated and checked;
 //! - [`gitea`], [`pr`], [`pr_checkout`], [`pr_lock`]: the pieces `testme` is made of;
 //! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
@@ -14,14 +17,17 @@
 
 pub mod affected;
 pub mod bench;
+pub mod coverage;
 pub mod gitea;
 pub mod junit;
 pub mod lint;
 pub mod matrix;
+pub mod new_recipe;
 pub mod pr;
 pub mod pr_checkout;
 pub mod pr_lock;
 pub mod report;
+pub mod results;
 pub mod run_tests;
 pub mod select;
 pub mod testme;

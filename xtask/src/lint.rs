@@ -11,11 +11,26 @@
 //! | `traefik-enable` | `traefik.enable=true` in the app's `deploy.labels` |
 //! | `version-label` | a `coop-cloud.${STACK_NAME}.version` label (what abra reads back) |
 //! | `backupbot` | a `backupbot.backup` label when `recipe.toml` says `[backup] capable = true` |
+//!
+//! Given a recipe crate (`recipes/<name>`, recognised by its `recipe.toml`), it checks the crate
+//! first and then its testbed fixture head (`testbed/recipes/<fixture>/head`) with the checks
+//! above:
+//!
+//! | check | what it wants |
+//! |---|---|
+//! | `recipe-toml` | `recipe.toml` loads with the harness's own model |
+//! | `parity` | `PARITY.md` with a table row for the maintainers' `health_check` |
+//! | `test-modules` | the test binary declares `install`, `functional`, `upgrade` and (backup-capable) `backup` |
+//! | `fixture` | skipped, with the reason, when the recipe has no testbed fixture head |
+//!
+//! Lint is static: a scaffolded suite whose tests are not written yet passes it.
 
 use std::path::Path;
 
 use serde::Serialize;
 use serde_yaml::Value;
+
+use crate::workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +95,95 @@ impl LintReport {
     }
 }
 
+/// Whether `dir` is a recipe crate (it has a `recipe.toml`) rather than a recipe checkout.
+pub fn is_recipe_crate(dir: &Path) -> bool {
+    dir.join("recipe.toml").is_file()
+}
+
+/// Lints the recipe crate `crate_dir`, then its testbed fixture head.
+pub fn lint_crate(crate_dir: &Path) -> LintReport {
+    let mut checks = vec![];
+    let dir_name = crate_dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let recipe = workspace::load_recipe(crate_dir);
+    let (name, fixture, capable) = match &recipe {
+        Ok(r) => {
+            checks.push(pass("recipe-toml", format!("recipe.toml: name = {:?}, fixture {:?}", r.name(), r.fixture())));
+            (r.name().to_owned(), Some(r.fixture().to_owned()), r.toml.backup.capable)
+        }
+        Err(e) => {
+            checks.push(fail("recipe-toml", format!("{e:#}")));
+            (dir_name, None, true)
+        }
+    };
+    checks.push(parity(std::fs::read_to_string(crate_dir.join("PARITY.md")).ok().as_deref()));
+    checks.push(test_modules(crate_dir, &name, capable));
+    let root = workspace::workspace_root_of(crate_dir);
+    let mut shown = crate_dir.display().to_string();
+    match (fixture, root) {
+        (Some(fixture), Some(root)) => {
+            let head = root.join("testbed/recipes").join(&fixture).join("head");
+            if head.is_dir() {
+                shown.push_str(&format!(" (and its fixture testbed/recipes/{fixture}/head)"));
+                checks.extend(lint_dir(&head, Some(capable)).checks);
+            } else {
+                checks.push(skip(
+                    "fixture",
+                    format!("no testbed fixture at testbed/recipes/{fixture}/head: lint a checkout with `cargo xtask lint <dir> --recipe {name}`"),
+                ));
+            }
+        }
+        (None, _) => checks.push(skip("fixture", "recipe.toml did not load, so its fixture is unknown")),
+        (_, None) => checks.push(skip("fixture", format!("{} is not inside a Cargo workspace", crate_dir.display()))),
+    }
+    LintReport { dir: shown, checks }
+}
+
+/// `PARITY.md` exists and maps the maintainers' `health_check` in a table row (not one inside an
+/// HTML comment).
+pub fn parity(text: Option<&str>) -> Check {
+    const ID: &str = "parity";
+    let Some(text) = text else { return fail(ID, "PARITY.md is missing: it maps the maintainers' tests to these") };
+    let mut in_comment = false;
+    let found = text.lines().any(|line| {
+        let l = line.trim();
+        let live = !in_comment && !l.starts_with("<!--");
+        if l.contains("<!--") && !l.contains("-->") {
+            in_comment = true;
+        } else if l.contains("-->") {
+            in_comment = false;
+        }
+        live && l.starts_with('|') && l.split('|').nth(1).is_some_and(|cell| cell.contains("health_check"))
+    });
+    if found {
+        pass(ID, "PARITY.md maps health_check")
+    } else {
+        fail(ID, "PARITY.md has no table row for the maintainers' `health_check`")
+    }
+}
+
+/// The test binary declares a module per stage, each with its file.
+pub fn test_modules(crate_dir: &Path, name: &str, backup_capable: bool) -> Check {
+    const ID: &str = "test-modules";
+    let main = workspace::test_main(crate_dir, name);
+    let shown = main.strip_prefix(crate_dir).unwrap_or(&main).display().to_string();
+    let Ok(text) = std::fs::read_to_string(&main) else { return fail(ID, format!("no test binary at {shown}")) };
+    let declared = workspace::declared_modules(&text);
+    let mut wanted = vec!["install", "functional", "upgrade"];
+    if backup_capable {
+        wanted.push("backup");
+    }
+    let missing: Vec<&str> = wanted.iter().copied().filter(|m| !declared.iter().any(|d| d == m)).collect();
+    let no_file: Vec<&str> = wanted.iter().copied().filter(|m| !missing.contains(m) && workspace::module_files(&main, m).is_empty()).collect();
+    let note = if backup_capable { "" } else { " (no backup: recipe.toml says [backup] capable = false)" };
+    if !missing.is_empty() {
+        fail(ID, format!("{shown} does not declare mod {}", missing.join(", mod ")))
+    } else if !no_file.is_empty() {
+        fail(ID, format!("{shown} declares mod {} without its file", no_file.join(", mod ")))
+    } else {
+        pass(ID, format!("{shown}: mod {}{note}", wanted.join(", ")))
+    }
+}
+
 /// Lints `dir`. `backup_capable` is `recipe.toml`'s `[backup] capable`, `None` when no
 /// recipe crate is known for the checkout (the backupbot check is then skipped, saying why).
 pub fn lint_dir(dir: &Path, backup_capable: Option<bool>) -> LintReport {
@@ -92,6 +196,8 @@ pub fn lint_dir(dir: &Path, backup_capable: Option<bool>) -> LintReport {
     LintReport { dir: dir.display().to_string(), checks: checks(compose.as_ref().map_err(String::as_str), env_sample.as_deref(), backup_capable) }
 }
 
+const UNREADABLE: &str = "not checked: compose.yml could not be read (see compose-version)";
+
 /// Every check over the parsed inputs.
 pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_capable: Option<bool>) -> Vec<Check> {
     let mut out = vec![];
@@ -103,8 +209,10 @@ pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_ca
             out.push(image_tags(compose));
         }
         Err(e) => {
-            for id in ["compose-version", "app-service", "healthchecks", "image-tags"] {
-                out.push(fail(id, e));
+            // One cause, reported once: the other compose checks say they could not run.
+            out.push(fail("compose-version", e));
+            for id in ["app-service", "healthchecks", "image-tags"] {
+                out.push(skip(id, UNREADABLE));
             }
         }
     }
@@ -115,9 +223,9 @@ pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_ca
             out.push(version_label(compose));
             out.push(backupbot(compose, backup_capable));
         }
-        Err(e) => {
+        Err(_) => {
             for id in ["traefik-enable", "version-label", "backupbot"] {
-                out.push(fail(id, e));
+                out.push(skip(id, UNREADABLE));
             }
         }
     }
@@ -207,17 +315,63 @@ pub fn healthchecks(compose: &Value) -> Check {
     }
 }
 
-/// Why an image reference is not pinned, if it is not.
+/// An image reference with each `${VAR:-default}` (or `${VAR-default}`) replaced by its
+/// default, the value a deploy gets when the operator sets nothing; `Err` names a variable
+/// that has no default (`${VAR}`, `$VAR`, `${VAR:?message}`).
+pub fn resolve_defaults(text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let Some(inner) = after.strip_prefix('{') else {
+            let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            return Err(if name.is_empty() { "a stray `$`".into() } else { format!("${name} has no default") });
+        };
+        // The matching brace, allowing a nested `${...}` in the default.
+        let mut depth = 1;
+        let end = inner
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .ok_or_else(|| format!("unclosed `${{` in {text}"))?;
+        let expr = &inner[..end];
+        let name_len = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
+        let (name, op) = expr.split_at(name_len);
+        let default = op.strip_prefix(":-").or_else(|| op.strip_prefix('-'));
+        match default {
+            Some(default) => out.push_str(&resolve_defaults(default)?),
+            None => return Err(format!("${{{name}}} has no default")),
+        }
+        rest = &inner[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Why an image reference is not pinned, if it is not. Variables count by their default:
+/// `app:${VERSION:-1.0.6}` is pinned, `${IMAGE:-app:latest}` is not.
 pub fn unpinned(image: &str) -> Option<String> {
-    if image.contains('@') {
+    let resolved = match resolve_defaults(image) {
+        Ok(resolved) => resolved,
+        Err(why) => return Some(format!("{image}: the image comes from a variable ({why})")),
+    };
+    let shown = if resolved == image { image.to_owned() } else { format!("{image} (by default {resolved})") };
+    if resolved.contains('@') {
         return None; // a digest pins it
     }
-    let last = image.rsplit('/').next().unwrap_or(image);
+    let last = resolved.rsplit('/').next().unwrap_or(&resolved);
     match last.split_once(':') {
-        None => Some(format!("{image} has no tag (means latest)")),
-        Some((_, "latest")) => Some(format!("{image} uses the `latest` tag")),
-        Some((_, tag)) if tag.contains('$') => Some(format!("{image}: the tag comes from a variable")),
-        Some((_, "")) => Some(format!("{image} has an empty tag")),
+        None => Some(format!("{shown} has no tag (means latest)")),
+        Some((_, "latest")) => Some(format!("{shown} uses the `latest` tag")),
+        Some((_, "")) => Some(format!("{shown} has an empty tag")),
         Some(_) => None,
     }
 }
@@ -368,7 +522,17 @@ services:
     #[case::no_tag("nginx", Some("has no tag"))]
     #[case::registry_port_no_tag("registry.local:5000/team/app", Some("has no tag"))]
     #[case::latest("nginx:latest", Some("`latest`"))]
-    #[case::variable("nginx:${NGINX_VERSION}", Some("variable"))]
+    #[case::variable("nginx:${NGINX_VERSION}", Some("${NGINX_VERSION} has no default"))]
+    #[case::bare_variable("nginx:$NGINX_VERSION", Some("$NGINX_VERSION has no default"))]
+    #[case::required_variable("nginx:${NGINX_VERSION:?set it}", Some("variable"))]
+    // Real recipes (bonfire): a pinned default is what a deploy gets when nothing is set.
+    #[case::pinned_default("bonfire/app:${APP_VERSION:-1.0.6}", None)]
+    #[case::pinned_default_no_colon("bonfire/app:${APP_VERSION-1.0.6}", None)]
+    #[case::whole_image_default("${IMAGE:-nginx:1.22.1}", None)]
+    #[case::nested_default("${IMAGE:-nginx:${TAG:-1.22.1}}", None)]
+    #[case::latest_default("${IMAGE:-x:latest}", Some("(by default x:latest) uses the `latest` tag"))]
+    #[case::latest_tag_default("nginx:${TAG:-latest}", Some("`latest`"))]
+    #[case::untagged_default("${IMAGE:-nginx}", Some("has no tag"))]
     fn images_are_pinned_to_a_literal_tag(#[case] image: &str, #[case] problem: Option<&str>) {
         let found = unpinned(image);
         match problem {
@@ -438,10 +602,36 @@ services:
     }
 
     #[test]
-    fn an_unreadable_compose_fails_every_compose_check() {
+    fn an_unreadable_compose_is_one_failure_and_the_other_compose_checks_say_why_they_skipped() {
         let checks = checks(Err("cannot read compose.yml"), Some("TYPE=x\nDOMAIN=y\n"), Some(true));
-        assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Fail).count(), 7);
+        let failed: Vec<&Check> = checks.iter().filter(|c| c.status == CheckStatus::Fail).collect();
+        assert_eq!(failed.len(), 1, "{checks:?}");
+        assert_eq!((failed[0].id, failed[0].message.as_str()), ("compose-version", "cannot read compose.yml"));
+        assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Skip && c.message.contains("see compose-version")).count(), 6);
         assert_eq!(checks.iter().find(|c| c.id == "env-sample").unwrap().status, CheckStatus::Pass);
+    }
+
+    #[rstest]
+    #[case::mapped("| test | x | here |\n|---|---|---|\n| `health_check` | answers | `install::a` |\n", CheckStatus::Pass)]
+    #[case::only_in_a_comment("| test | x | here |\n<!--\n| `health_check` | answers | `install::a` |\n-->\n", CheckStatus::Fail)]
+    #[case::only_in_prose("The `health_check` is not mapped yet.\n", CheckStatus::Fail)]
+    #[case::in_another_column("| `oidc_login` | health_check | x |\n", CheckStatus::Fail)]
+    fn parity_maps_health_check_in_a_table_row(#[case] text: &str, #[case] expected: CheckStatus) {
+        assert_eq!(parity(Some(text)).status, expected, "{text}");
+        assert_eq!(parity(None).status, CheckStatus::Fail);
+    }
+
+    #[rstest]
+    #[case::custom_html("custom-html")]
+    #[case::keycloak("keycloak")]
+    fn the_recipe_crates_and_their_fixtures_are_lint_clean(#[case] name: &str) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes").join(name);
+        assert!(is_recipe_crate(&dir));
+        let report = lint_crate(&dir);
+        assert!(report.passed(), "{}", report.table());
+        let ids: Vec<&str> = report.checks.iter().map(|c| c.id).collect();
+        assert_eq!(ids[..3], ["recipe-toml", "parity", "test-modules"]);
+        assert!(ids.contains(&"image-tags") && ids.contains(&"backupbot"), "the fixture head is linted: {ids:?}");
     }
 
     #[test]

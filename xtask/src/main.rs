@@ -2,7 +2,9 @@
 //!
 //! - `testme <pr>`: a `!testme` on a PR, from trigger check to the report on the PR;
 //! - `affected --base <rev>`: which recipe crates `<rev>..HEAD` needs, and why;
-//! - `lint <recipe dir>`: the L5 lint rung on a recipe checkout;
+//! - `lint <dir>`: the L5 lint rung on a recipe checkout, or on a recipe crate and its fixture;
+//! - `new-recipe <name>`: scaffolds a recipe suite and its testbed fixture;
+//! - `coverage`: one row per recipe of the set: crate, parity, tests, fixture, last result;
 //! - `matrix [--check]`: writes (or checks) `.drone.yml`;
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
@@ -16,7 +18,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::ops::{JanitorOptions, RunConfig};
-use xtask::{affected, bench, lint, matrix, run_tests, testme, workspace::Workspace};
+use xtask::{affected, bench, coverage, lint, matrix, new_recipe, run_tests, testme, workspace::Workspace};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -36,14 +38,24 @@ enum Command {
         #[arg(long)]
         base: String,
     },
-    /// Lints a recipe checkout (compose.yml, .env.sample) against Co-op Cloud conventions.
+    /// Lints a recipe checkout (compose.yml, .env.sample) against Co-op Cloud conventions, or
+    /// a recipe crate (recipe.toml, PARITY.md, test modules) and its testbed fixture head.
     Lint {
-        /// The recipe directory (a checkout, or `testbed/recipes/<name>/head`).
+        /// A recipe checkout (or `testbed/recipes/<name>/head`), or a crate `recipes/<name>`.
         dir: PathBuf,
         /// The recipe (for its recipe.toml); default: TYPE from the directory's .env.sample.
         #[arg(long)]
         recipe: Option<String>,
     },
+    /// Scaffolds `recipes/<name>` (a suite whose tests say what to write) and a testbed fixture
+    /// skeleton, then regenerates .drone.yml.
+    NewRecipe {
+        /// The Co-op Cloud recipe name, `[a-z0-9-]+`.
+        name: String,
+    },
+    /// One row per recipe of the set (SPEC.md): crate, PARITY.md, tests per stage, fixture,
+    /// last result on this machine, level.
+    Coverage,
     /// Writes .drone.yml from the workspace's recipe crates.
     Matrix {
         /// Fail (without writing) when .drone.yml is not what `matrix` would write.
@@ -111,6 +123,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
         }
         Command::Lint { dir, recipe } => return lint_command(&dir, recipe.as_deref()),
+        Command::NewRecipe { name } => print!("{}", new_recipe::run(&cwd()?, &name)?),
+        Command::Coverage => {
+            let ws = Workspace::load(&cwd()?)?;
+            print!("{}", coverage::run(&ws, &config()?.state_dir));
+        }
         Command::Matrix { check } => {
             let ws = Workspace::load(&cwd()?)?;
             println!("{}", matrix::run(&ws, check)?);
@@ -144,8 +161,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `lint <dir>`: finds the recipe's `recipe.toml` (for `[backup] capable`) through the
 /// workspace, by `--recipe` or the checkout's `.env.sample` TYPE.
+/// A recipe crate (it has a recipe.toml) is linted with its fixture instead.
 fn lint_command(dir: &std::path::Path, recipe: Option<&str>) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    if lint::is_recipe_crate(dir) {
+        anyhow::ensure!(recipe.is_none(), "--recipe is for a recipe checkout; the crate {} names its recipe in recipe.toml", dir.display());
+        let report = lint::lint_crate(dir);
+        print!("{}", report.table());
+        return Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let name = recipe.map(str::to_owned).or_else(|| {
         let sample = std::fs::read_to_string(dir.join(".env.sample")).ok()?;
         sample.lines().find_map(|l| l.trim().strip_prefix("TYPE=").map(|t| t.trim().trim_matches('"').to_owned()))

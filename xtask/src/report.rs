@@ -8,7 +8,7 @@
 //! unverified test stops the climb. The commit status is `failure` when a test or lint check
 //! failed, `error` when something could not be verified (infrastructure), else `success`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     gitea::StatusState,
@@ -17,7 +17,7 @@ use crate::{
     workspace::RecipeCrate,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TestStatus {
     Pass,
@@ -137,7 +137,7 @@ fn rung_of(stage: &str) -> u8 {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Success,

@@ -3,7 +3,8 @@
 //! One run for all named recipes: the testbed brought up, the janitor, then
 //! `cargo nextest run` (or `cargo test` without nextest) over the recipe packages with
 //! `CCCI_RUN_ID`/`CCCI_RUN_OWNER_PID` naming this process as the run's owner, and finally
-//! a teardown of everything the run left, whatever the tests' outcome.
+//! a teardown of everything the run left, whatever the tests' outcome. Each recipe's result
+//! is recorded for `cargo xtask coverage` ([`crate::results`]).
 
 use std::process::ExitCode;
 
@@ -67,7 +68,8 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = tokio::process::Command::new(cargo);
     if nextest {
-        cmd.args(["nextest", "run", "--no-fail-fast"]);
+        // The `ci` profile writes the JUnit report that the results below are made from.
+        cmd.args(["nextest", "run", "--profile", "ci", "--no-fail-fast"]);
     } else {
         cmd.args(["test", "--no-fail-fast"]);
     }
@@ -77,7 +79,13 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     // The run's variables go to the child processes only (set on the command, not on us).
     cmd.envs(guard.child_env());
     println!("run {run_id}: {} {}", if nextest { "cargo nextest run" } else { "cargo test" }, packages.join(" "));
+    let started = std::time::SystemTime::now();
     let status = cmd.status().await.context("starting the test runner")?;
+    // Per-recipe results for `cargo xtask coverage`; a failure to record never fails the run.
+    match crate::results::record_after_run(&guard.config, &packages, nextest, status.code(), started) {
+        Ok(paths) => paths.iter().for_each(|p| println!("run {run_id}: results: {}", p.display())),
+        Err(e) => eprintln!("run {run_id}: results not recorded: {e:#}"),
+    }
     let run_dir = guard.config.run_dir();
     println!("run {run_id}: {} deployments (log: {})", harness::ops::deploy_count(&run_dir), run_dir.join("run.log").display());
     // Layer 3: everything of this run goes, whatever the outcome (unless kept for debugging).

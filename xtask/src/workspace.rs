@@ -5,7 +5,70 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use harness::ops::Recipe;
+// The one place xtask names the harness's recipe model.
+pub use harness::ops::Recipe;
+
+/// Loads and validates `<crate_dir>/recipe.toml` with the harness's own model.
+pub fn load_recipe(crate_dir: &Path) -> anyhow::Result<Recipe> {
+    Ok(Recipe::load(crate_dir)?)
+}
+
+/// The workspace root above `dir`: the nearest ancestor whose `Cargo.toml` has `[workspace]`.
+pub fn workspace_root_of(dir: &Path) -> Option<PathBuf> {
+    let dir = dir.canonicalize().ok()?;
+    dir.ancestors()
+        .find(|a| std::fs::read_to_string(a.join("Cargo.toml")).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]")))
+        .map(Path::to_path_buf)
+}
+
+/// The main file of a recipe crate's test binary: the `[[test]]` named like the recipe (else
+/// the first one) in its `Cargo.toml`, else the convention `tests/<name>/main.rs`.
+pub fn test_main(crate_dir: &Path, name: &str) -> PathBuf {
+    let manifest: Option<toml::Table> = std::fs::read_to_string(crate_dir.join("Cargo.toml")).ok().and_then(|t| toml::from_str(&t).ok());
+    let tests: Vec<&toml::Value> = manifest.as_ref().and_then(|m| m.get("test")).and_then(|t| t.as_array()).map(|a| a.iter().collect()).unwrap_or_default();
+    let chosen = tests.iter().find(|t| t.get("name").and_then(|n| n.as_str()) == Some(name)).or(tests.first());
+    match chosen.and_then(|t| t.get("path")).and_then(|p| p.as_str()) {
+        Some(path) => crate_dir.join(path),
+        None => crate_dir.join("tests").join(name).join("main.rs"),
+    }
+}
+
+/// The modules a Rust file declares as files: `mod x;` (also `pub mod x;`, `pub(crate) mod x;`).
+pub fn declared_modules(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("pub(crate) ").or_else(|| l.strip_prefix("pub ")).unwrap_or(l);
+            let name = l.strip_prefix("mod ")?.strip_suffix(';')?.trim();
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_').then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// The files of module `module` of the crate root `main`: `<dir>/<module>.rs` and every `.rs`
+/// below `<dir>/<module>/` (which holds `mod.rs` or the submodules).
+pub fn module_files(main: &Path, module: &str) -> Vec<PathBuf> {
+    fn below(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        paths.sort();
+        for path in paths {
+            if path.is_dir() {
+                below(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let dir = main.parent().unwrap_or(Path::new("."));
+    let mut files = vec![];
+    let file = dir.join(format!("{module}.rs"));
+    if file.is_file() {
+        files.push(file);
+    }
+    below(&dir.join(module), &mut files);
+    files
+}
 
 /// What selection and reporting need to know about one recipe crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +134,7 @@ impl Workspace {
             let crate_dir = manifest.parent().unwrap_or(&root).to_path_buf();
             let rel = crate_dir.strip_prefix(&root).unwrap_or(&crate_dir).to_string_lossy().into_owned();
             if name.starts_with("recipe-") && rel.starts_with("recipes/") {
-                let recipe = Recipe::load(&crate_dir)?;
+                let recipe = load_recipe(&crate_dir)?;
                 ws.recipes.push(RecipeCrate::from_recipe(&name, &rel, &recipe));
             } else {
                 ws.others.push((name, rel));

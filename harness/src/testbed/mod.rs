@@ -269,7 +269,7 @@ fn ensure_base_image(config: &RunConfig) -> anyhow::Result<()> {
 
 /// Every `ccci-testbed/<app>:<tag>` referenced by the chosen fixture recipes (any release) or
 /// the proxy, with its build context `testbed/images/<app>`.
-fn referenced_images(config: &RunConfig, fixtures: &Fixtures) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub fn referenced_images(config: &RunConfig, fixtures: &Fixtures) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let testbed = config.workspace_root.join("testbed");
     let mut images = BTreeSet::new();
     let mut files = vec![];
