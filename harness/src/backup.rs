@@ -61,6 +61,15 @@ impl RoundTrip {
         Ok(())
     }
 
+    /// Fails unless only its owner can read the backup archive (it holds the app's data and
+    /// secrets). Checked while the archive exists: it is removed with the run.
+    pub fn assert_private(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&self.artifact.path)?.permissions().mode() & 0o777;
+        ensure!(mode & 0o077 == 0, "the backup archive {} is readable by others (mode {mode:o})", self.artifact.path.display());
+        Ok(())
+    }
+
     /// Fails unless the backup archive lists `entry` (`<volume>/<path>`).
     pub fn assert_archived(&self, entry: &str) -> anyhow::Result<()> {
         ensure!(
@@ -201,7 +210,9 @@ pub(crate) async fn backup(d: &Deployment) -> Result<BackupArtifact> {
         .iter()
         .flat_map(|(v, paths)| if paths.is_empty() { vec![v.clone()] } else { paths.iter().map(|p| format!("{v}/{p}")).collect() })
         .collect();
-    let script = format!("cd {VOLUMES_ROOT} && tar -czf {ARTIFACTS}/{file} {} && tar -tzf {ARTIFACTS}/{file}", members.join(" "));
+    // The archive holds the app's data, generated secrets included (a database dump): only
+    // its owner may read it, from the moment it exists.
+    let script = format!("umask 077 && cd {VOLUMES_ROOT} && tar -czf {ARTIFACTS}/{file} {} && tar -tzf {ARTIFACTS}/{file}", members.join(" "));
     let listing = helper.sh_ok("archiving volumes", &script).await;
     helper.remove().await?;
     let listing = listing?;

@@ -101,8 +101,15 @@ pub struct RunConfig {
     /// This process reaches the engine through the API bridge ([`BRIDGE_VAR`]): the harness
     /// then talks to the engine socket directly.
     pub engine_via_bridge: bool,
+    /// The only host variables the docker CLI gets when it merges and deploys a recipe
+    /// (its own settings: `PATH`, `HOME`, `DOCKER_*`): a recipe's `${LANG:-..}` or bare
+    /// `- SENTRY_DSN` must never take the CI host's value.
+    pub docker_cli_env: Vec<(String, String)>,
     pub timeouts: Timeouts,
 }
+
+/// Host variables the docker CLI itself reads; nothing else of the host reaches a deploy.
+const DOCKER_CLI_VARS: &[&str] = &["PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"];
 
 /// The variable that selects a process role before `main` (see `hook`).
 pub const ROLE_VAR: &str = "CCCI_ROLE";
@@ -190,6 +197,7 @@ impl RunConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| "/usr/bin/chromedriver".into()),
             engine_via_bridge: std::env::var_os(BRIDGE_VAR).is_some(),
+            docker_cli_env: DOCKER_CLI_VARS.iter().filter_map(|k| Some(((*k).to_owned(), std::env::var(k).ok()?))).collect(),
             timeouts: Timeouts::from_env(scale),
         })
     }

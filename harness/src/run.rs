@@ -98,6 +98,7 @@ impl Run {
             }
         }
         ensure_watcher(&config)?;
+        register_process(&dir)?;
         let swarm = Swarm::connect(&config).await?;
         Ok(Arc::new(Run { config, swarm, platform, dir, relief: std::sync::OnceLock::new() }))
     }
@@ -189,6 +190,29 @@ fn ensure_watcher(config: &RunConfig) -> Result<()> {
         || if lock::is_held(&lock_path) { Ok(()) } else { Err("not yet".into()) },
     )
     .map_err(|e| HarnessError::infra("starting the run watcher", e))
+}
+
+/// Notes this process as one of the run's (`<run>/procs/<pid>`, holding its start time), so
+/// the watcher can end it if the run's owner dies and leaves it running.
+fn register_process(dir: &Path) -> Result<()> {
+    let procs = dir.join("procs");
+    std::fs::create_dir_all(&procs).infra(|| format!("creating {}", procs.display()))?;
+    let pid = std::process::id();
+    let start = proc::start_time(pid).unwrap_or(0);
+    std::fs::write(procs.join(pid.to_string()), start.to_string()).infra(|| "registering the test process".into())
+}
+
+/// The run's registered processes that still live (same pid *and* start time), but this one.
+pub(crate) fn live_processes(dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(dir.join("procs")) else { return vec![] };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let start: u64 = std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+            (pid != std::process::id() && proc::is_alive(pid, start)).then_some(pid)
+        })
+        .collect()
 }
 
 /// Writes JSON that holds secrets: created 0600 (no window in which others could read it),

@@ -24,6 +24,10 @@ struct Holder {
     stack: String,
     owner_pid: u32,
     owner_start: u64,
+    /// A shared deployment (or a dependency): it holds its slot until its run ends or it is
+    /// retired, not until a test finishes.
+    #[serde(default)]
+    shared: bool,
 }
 
 /// A held slot; released by [`SlotLease::release`] or when its run's owner dies.
@@ -36,7 +40,7 @@ pub struct SlotLease {
 impl SlotLease {
     /// Waits for a free slot, printing who holds them while it waits. When none is free, the
     /// run is first asked to give one of its own back (an idle shared deployment).
-    pub async fn acquire(run: &std::sync::Arc<Run>, stack: &str) -> Result<SlotLease> {
+    pub async fn acquire(run: &std::sync::Arc<Run>, stack: &str, shared: bool) -> Result<SlotLease> {
         let config = &run.config;
         let dir = config.state_dir.join("slots");
         let record = RunRecord::read(&config.run_dir()).ok_or_else(|| {
@@ -47,7 +51,7 @@ impl SlotLease {
         let waiting = config.run_dir().join(format!("waiting-slot.{}", std::process::id()));
         let result = poll(&format!("one of MAX_TESTS={} slots", config.max_tests), config.timeouts.slot, config.timeouts.poll * 4, || async {
             let announced_before = announced.load(std::sync::atomic::Ordering::SeqCst);
-            match Self::try_take(config, &dir, stack, &record, announced_before).await {
+            match Self::try_take(config, &dir, stack, shared, &record, announced_before).await {
                 Ok(Some((lease, i))) => {
                     if i >= config.max_tests {
                         progress!("{stack}: runs holding every slot all wait for one (a cross-run deadlock); run {} (the oldest) goes over MAX_TESTS={} to break it", config.run_id, config.max_tests);
@@ -57,10 +61,14 @@ impl SlotLease {
                     Step::Done(lease)
                 }
                 Ok(None) => {
-                    match run.relieve_slots().await {
-                        Ok(true) => return Step::Pending("a slot of this run was just freed".into()),
-                        Ok(false) => {}
-                        Err(e) => return Step::Fail(e),
+                    // Every slot held by a shared deployment: nothing frees one before its run
+                    // ends, unless the run retires one of its own idle ones.
+                    if only_shared_holders(config, &dir) {
+                        match run.relieve_slots().await {
+                            Ok(true) => return Step::Pending("a slot of this run was just freed".into()),
+                            Ok(false) => {}
+                            Err(e) => return Step::Fail(e),
+                        }
                     }
                     let held = holders(&dir, config.max_tests);
                     if !announced_before {
@@ -82,11 +90,12 @@ impl SlotLease {
     }
 
     /// One look at the slot table: takes a free slot (or our stack's own) if there is one.
-    async fn try_take(config: &RunConfig, dir: &Path, stack: &str, record: &RunRecord, announced: bool) -> Result<Option<(SlotLease, usize)>> {
+    async fn try_take(config: &RunConfig, dir: &Path, stack: &str, shared: bool, record: &RunRecord, announced: bool) -> Result<Option<(SlotLease, usize)>> {
         let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
         // Runs that hold slots (shared deployments in use) and wait for more can wait on each
-        // other forever. When the holders belong to two runs or more and every one of those
-        // runs is waiting, the oldest may go over the cap, and says so. A run waiting only on
+        // other forever. When every slot is held by a shared deployment, the holders belong
+        // to two runs or more and every one of those runs is waiting, the oldest may go over
+        // the cap, and says so. A run waiting only on
         // itself is not deadlocked: its holders finish, or its idle shared deployments are
         // retired (see `acquire`).
         let limit = if announced && deadlocked(config, dir) { config.max_tests + 64 } else { config.max_tests };
@@ -103,6 +112,7 @@ impl SlotLease {
                 stack: stack.to_owned(),
                 owner_pid: record.owner_pid,
                 owner_start: record.owner_start,
+                shared,
             };
             write_json(&path, &holder)?;
             return Ok(Some((SlotLease { path, stack: stack.to_owned() }, i)));
@@ -146,7 +156,9 @@ fn deadlocked(config: &RunConfig, dir: &Path) -> bool {
         .filter_map(|i| read_holder(&dir.join(format!("{i}.json"))))
         .filter(|h| proc::is_alive(h.owner_pid, h.owner_start))
         .collect();
-    if holders.len() < config.max_tests || !holders.iter().any(|h| h.run_id == config.run_id) {
+    // Holders that are stages of a test free their slot when the test ends: only shared
+    // deployments (in use, or the run would have retired them) can hold a slot forever.
+    if holders.len() < config.max_tests || !holders.iter().any(|h| h.run_id == config.run_id) || !holders.iter().all(|h| h.shared) {
         return false;
     }
     let mut runs: Vec<&str> = holders.iter().map(|h| h.run_id.as_str()).collect();
@@ -157,6 +169,14 @@ fn deadlocked(config: &RunConfig, dir: &Path) -> bool {
     }
     let created = |r: &str| RunRecord::read(&config.runs_dir().join(r)).map(|rec| rec.created_unix).unwrap_or(u64::MAX);
     runs.iter().min_by_key(|r| (created(r), r.to_string())).is_some_and(|oldest| *oldest == config.run_id)
+}
+
+/// Whether every live holder of the table is a shared deployment.
+fn only_shared_holders(config: &RunConfig, dir: &Path) -> bool {
+    (0..config.max_tests)
+        .filter_map(|i| read_holder(&dir.join(format!("{i}.json"))))
+        .filter(|h| proc::is_alive(h.owner_pid, h.owner_start))
+        .all(|h| h.shared)
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {

@@ -50,6 +50,9 @@ pub(crate) fn watch(config: RunConfig, platform: Platform) -> i32 {
     let _ = converge_blocking("the run's owner to exit", lifetime, config.timeouts.poll, || {
         if record.is_alive() { Err("alive".into()) } else { Ok(()) }
     });
+    // A test process whose owner (cargo, nextest) was killed goes on deploying its next stage
+    // unless stopped: end the run's processes before removing what they made.
+    end_processes(&dir, &config);
     if config.keep_on_failure && dir.join("failed").exists() {
         progress!(
             "run {} failed and CCCI_KEEP is set: its deployments are kept; remove them with `cargo xtask janitor --run {} --force`",
@@ -87,6 +90,26 @@ pub(crate) fn watch(config: RunConfig, platform: Platform) -> i32 {
     }
 }
 
+/// SIGKILLs the run's registered processes that still live, and waits (bounded) until they
+/// are gone.
+fn end_processes(dir: &Path, config: &RunConfig) {
+    let live = crate::run::live_processes(dir);
+    if live.is_empty() {
+        return;
+    }
+    progress!("run {}: its owner is gone; ending its test processes {live:?}", config.run_id);
+    for pid in &live {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    let gone = converge_blocking("the run's test processes to end", Duration::from_secs(30), Duration::from_millis(50), || {
+        let left = crate::run::live_processes(dir);
+        if left.is_empty() { Ok(()) } else { Err(format!("{left:?} still running")) }
+    });
+    if let Err(e) = gone {
+        progress!("run {}: {e}", config.run_id);
+    }
+}
+
 /// Removes every resource of `run_id`: all that carries its label, plus stacks and abra apps
 /// its record names (abra cannot label what it creates).
 pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, platform: &Platform, run_id: &str) -> Result<Removed> {
@@ -111,6 +134,12 @@ pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, platform: &Platform
     }
     // A task the engine was still preparing when its service went may create its container
     // and volume after the removal pass: look until the run stays empty for a few polls.
+    // Backups hold the apps' data and generated secrets: they go with the run (a run kept
+    // for debugging with CCCI_KEEP never gets here and keeps them).
+    let backups = run_dir.join("artifacts").join("backups");
+    if backups.exists() {
+        std::fs::remove_dir_all(&backups).map_err(|e| crate::error::HarnessError::infra(format!("removing {}", backups.display()), e))?;
+    }
     let label = format!("{RUN_LABEL}={run_id}");
     let quiet_polls = std::sync::atomic::AtomicU32::new(0);
     let removed = std::sync::Mutex::new(removed);

@@ -67,7 +67,7 @@ impl Deployment {
     pub async fn deploy(run: &Arc<Run>, spec: AppSpec) -> Result<Deployment> {
         let config = &run.config;
         let (domain, stack) = names(&spec.recipe, &spec.purpose, &name_tag(config.name_tag.as_deref(), run.id()), &config.domain_suffix);
-        let slot = SlotLease::acquire(run, &stack).await?;
+        let slot = SlotLease::acquire(run, &stack, matches!(spec.purpose.as_str(), "shared" | "dep")).await?;
         run.record("stack", &stack)?;
         run.count_deploy(&stack, &spec.purpose).await?;
         let app_dir = run.dir().join("apps").join(&stack);
@@ -146,6 +146,7 @@ impl Deployment {
                     secrets: &mut self.secrets,
                     checkout: &checkout,
                     access,
+                    cli_env: &self.run.config.docker_cli_env,
                 })
                 .await?
             }
@@ -245,7 +246,7 @@ impl Deployment {
     pub async fn bare_redeploy(&self) -> Result<()> {
         let rev = self.record.rev.as_deref().unwrap_or("head").replace('+', "_");
         let dir = self.record.app_dir.join(format!("recipe-{rev}"));
-        stack::deploy_rendered(&dir, &self.record.stack).await?;
+        stack::deploy_rendered(&dir, &self.record.stack, &self.run.config.docker_cli_env).await?;
         self.run.platform.proxy.register(&self.run.swarm, &self.record.stack).await
     }
 

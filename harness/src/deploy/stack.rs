@@ -70,6 +70,8 @@ pub(super) struct StackDeploy<'a> {
     /// How containers reach the platform's domains and trust its CA (the testbed's), if the
     /// platform needs it done for them.
     pub access: Option<ContainerAccess>,
+    /// The host variables the docker CLI may see (`RunConfig::docker_cli_env`).
+    pub cli_env: &'a [(String, String)],
 }
 
 /// What a deployment's containers are given so an app can call another app of the run by its
@@ -90,7 +92,7 @@ const CA_BUNDLE_TARGET: &str = "/etc/ssl/certs/ca-certificates.crt";
 const CA_VARS: [&str; 3] = ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"];
 
 pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
-    let StackDeploy { docker, stack, run_id, env, secrets, checkout, access } = ctx;
+    let StackDeploy { docker, stack, run_id, env, secrets, checkout, access, cli_env } = ctx;
     create_secrets(docker, env, secrets, stack, run_id).await?;
     let vars = interpolation_env(checkout, env, stack);
     let files = env.compose_files();
@@ -107,7 +109,7 @@ pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
     for file in &files {
         args.extend(["-c".to_owned(), file.clone()]);
     }
-    let merged = docker_cli(&args, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("merging {}", files.join(":")), e))?;
+    let merged = docker_cli(&args, cli_env, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("merging {}", files.join(":")), e))?;
     let mut doc: Value = serde_yaml::from_str(&merged).map_err(|e| HarnessError::deploy("parsing the merged compose file", e))?;
     if let Some(access) = &access {
         grant_access(&mut doc, access, stack)?;
@@ -118,15 +120,15 @@ pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
     let args: Vec<String> = ["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", "compose.ccci-final.yml", stack]
         .map(str::to_owned)
         .to_vec();
-    docker_cli(&args, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("docker stack deploy {stack}"), e))?;
+    docker_cli(&args, cli_env, &vars, checkout).await.map_err(|e| HarnessError::deploy(format!("docker stack deploy {stack}"), e))?;
     Ok(())
 }
 
 /// Deploys the compose file [`deploy`] rendered into `checkout` again, as it is.
-pub(super) async fn deploy_rendered(checkout: &Path, stack: &str) -> Result<()> {
+pub(super) async fn deploy_rendered(checkout: &Path, stack: &str, cli_env: &[(String, String)]) -> Result<()> {
     let args: Vec<String> =
         ["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", "compose.ccci-final.yml", stack].map(str::to_owned).to_vec();
-    docker_cli(&args, &BTreeMap::new(), checkout).await.map_err(|e| HarnessError::deploy(format!("docker stack deploy {stack}"), e))?;
+    docker_cli(&args, cli_env, &BTreeMap::new(), checkout).await.map_err(|e| HarnessError::deploy(format!("docker stack deploy {stack}"), e))?;
     Ok(())
 }
 
@@ -271,9 +273,13 @@ pub(super) fn stack_rm(stack: &str) -> Result<()> {
 }
 
 /// Runs the docker CLI with exactly `vars` as extra environment; stderr becomes the error.
-async fn docker_cli(args: &[String], vars: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<String> {
+/// Runs the docker CLI with exactly `host` (its own settings) and `vars` (the app's) as its
+/// environment: a merge or deploy is hermetic, whatever the CI host's environment holds.
+async fn docker_cli(args: &[String], host: &[(String, String)], vars: &BTreeMap<String, String>, cwd: &Path) -> anyhow::Result<String> {
     let out = tokio::process::Command::new("docker")
         .args(args)
+        .env_clear()
+        .envs(host.iter().map(|(k, v)| (k, v)))
         .envs(vars)
         .current_dir(cwd)
         .kill_on_drop(true)

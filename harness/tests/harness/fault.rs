@@ -19,10 +19,15 @@ use harness::{
 use crate::{fixture, fresh_run_id, labelled};
 
 fn spawn_child(run_id: &str, stage: &str) -> anyhow::Result<Child> {
+    spawn_child_owned_by(run_id, stage, "self")
+}
+
+/// The fault child in a run owned by `owner` (a pid, or `self`).
+fn spawn_child_owned_by(run_id: &str, stage: &str, owner: &str) -> anyhow::Result<Child> {
     Ok(Command::new(std::env::current_exe()?)
         .env(harness::ops::ROLE_VAR, "fault-child")
         .env("CCCI_RUN_ID", run_id)
-        .env("CCCI_RUN_OWNER_PID", "self")
+        .env("CCCI_RUN_OWNER_PID", owner)
         .env("CCCI_FAULT_FIXTURE_DIR", fixture("probe"))
         .env("CCCI_FAULT_STAGE", stage)
         .stdin(Stdio::piped())
@@ -110,6 +115,39 @@ async fn a_panicking_test_leaves_nothing_once_its_run_ends() -> anyhow::Result<(
     let mut child = spawn_child(&run_id, "panic")?;
     let status = tokio::task::spawn_blocking(move || child.wait()).await??;
     assert_eq!(status.code(), Some(101), "the child did not panic after deploying: {status}");
+    wait_until_clean(&label, Duration::from_secs(90)).await?;
+    Ok(())
+}
+
+/// When the run's owner (cargo, nextest) is SIGKILLed, its test process is orphaned and would
+/// go on deploying its next stage: the watcher ends it before tearing the run down.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_owner_s_test_process_is_ended_before_the_run_is_torn_down() -> anyhow::Result<()> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let run_id = fresh_run_id("orphan");
+    let label = format!("{RUN_LABEL}={run_id}");
+    // Stands in for cargo: a process that lives until killed (it reads a stdin nobody closes).
+    let mut owner = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn()?;
+    let mut child = spawn_child_owned_by(&run_id, "hold", &owner.id().to_string())?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let ready = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().map_while(Result::ok).find(|l| l.starts_with("CCCI-FAULT ready"))
+    });
+    let line = tokio::time::timeout(Duration::from_secs(120), ready).await??;
+    assert!(line.is_some(), "the child exited before its deployment was ready");
+    kill9(owner.id());
+    owner.wait()?;
+    // The child holds its deployment until killed: only the watcher can end it.
+    let child = std::sync::Mutex::new(child);
+    let status = converge("the orphaned test process to be ended", Duration::from_secs(60), Duration::from_millis(100), || async {
+        match child.lock().expect("not poisoned").try_wait() {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => Err("still running".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await?;
+    assert_eq!(status.signal(), Some(9), "the orphan ended otherwise: {status}");
     wait_until_clean(&label, Duration::from_secs(90)).await?;
     Ok(())
 }

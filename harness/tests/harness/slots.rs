@@ -37,12 +37,12 @@ async fn a_full_slot_table_makes_the_next_deployment_wait_until_one_is_released(
     let run = this_run().await?;
     let (ours, other) = private_table(&run, 1).await?;
     // Another run holds the only slot and is not waiting for one: we must wait, not overflow.
-    let held = SlotLease::acquire(&other, "stack-a").await?;
-    let err = SlotLease::acquire(&ours, "stack-b").await.expect_err("a second slot was granted with MAX_TESTS=1");
+    let held = SlotLease::acquire(&other, "stack-a", false).await?;
+    let err = SlotLease::acquire(&ours, "stack-b", false).await.expect_err("a second slot was granted with MAX_TESTS=1");
     let text = err.to_string();
     assert!(text.contains("MAX_TESTS=1") && text.contains("stack-a"), "{text}");
     held.release()?;
-    SlotLease::acquire(&ours, "stack-b").await?.release()?;
+    SlotLease::acquire(&ours, "stack-b", false).await?.release()?;
     Ok(())
 }
 
@@ -52,8 +52,8 @@ async fn a_run_waiting_on_its_own_held_slot_waits_instead_of_going_over_the_cap(
     let (ours, _) = private_table(&run, 1).await?;
     // Our run's own deployment holds the only slot; another deployment of the same run waits
     // for it (its holder will finish, or an idle shared deployment is retired): no overflow.
-    let first = SlotLease::acquire(&ours, "backup").await?;
-    let err = SlotLease::acquire(&ours, "upgrade").await.expect_err("a run went over MAX_TESTS=1 waiting on itself");
+    let first = SlotLease::acquire(&ours, "backup", false).await?;
+    let err = SlotLease::acquire(&ours, "upgrade", false).await.expect_err("a run went over MAX_TESTS=1 waiting on itself");
     assert!(err.to_string().contains("MAX_TESTS=1"), "{err}");
     assert!(!ours.config.state_dir.join("slots").join("1.json").exists(), "a lease over the cap was written");
     first.release()?;
@@ -64,12 +64,12 @@ async fn a_run_waiting_on_its_own_held_slot_waits_instead_of_going_over_the_cap(
 async fn two_runs_each_holding_a_slot_and_waiting_for_another_break_the_deadlock_once() -> anyhow::Result<()> {
     let run = this_run().await?;
     let (ours, other) = private_table(&run, 2).await?;
-    let theirs = SlotLease::acquire(&other, "theirs").await?;
-    let mine = SlotLease::acquire(&ours, "mine").await?;
+    let theirs = SlotLease::acquire(&other, "theirs", true).await?;
+    let mine = SlotLease::acquire(&ours, "mine", true).await?;
     // The other run waits for a slot too (a live process's waiting mark in its run dir).
     std::fs::write(other.dir().join(format!("waiting-slot.{}", std::process::id())), "")?;
     // Ours is the older run: after its first wait it may go over the cap, and only it.
-    let over = SlotLease::acquire(&ours, "mine-2").await?;
+    let over = SlotLease::acquire(&ours, "mine-2", false).await?;
     assert!(ours.config.state_dir.join("slots").join("2.json").exists(), "the breaker did not take a slot over the cap");
     over.release()?;
     mine.release()?;

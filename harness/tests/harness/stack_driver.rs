@@ -60,3 +60,16 @@ async fn containers_resolve_and_trust_the_run_s_domains() -> anyhow::Result<()> 
     assert_eq!(plain?.stdout_str().trim(), "/etc/ssl/certs/ca-certificates.crt");
     Ok(())
 }
+
+/// A deploy is hermetic: a recipe's `${VAR:-default}` takes its default, not the value the
+/// CI host (here: cargo, which sets CARGO_PKG_NAME for this process) has in its environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_variable_the_recipe_references_does_not_reach_the_deploy() -> anyhow::Result<()> {
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some(), "the premise: the host environment has the variable");
+    let run = this_run().await?;
+    let d = Deployment::deploy(&run, spec(&run, "probe").await?).await?;
+    let seen = d.exec_ok("app", &["printenv", "HOST_LEAK"]).await;
+    d.teardown().await?;
+    assert_eq!(seen?.stdout_str().trim(), "not-leaked");
+    Ok(())
+}

@@ -10,6 +10,7 @@ async fn backup_restores_a_wiped_marker_byte_for_byte() -> anyhow::Result<()> {
     let mut marker = MarkerFile::new();
     let trip = contract::backup_roundtrip(&suite, &mut marker).await?;
     trip.assert_wiped("content")?;
+    trip.assert_private()?;
     trip.assert_archived(&format!("content/{}", marker.name))
 }
 

@@ -12,6 +12,7 @@ async fn backup_restores_a_wiped_marker_realm_whose_user_logs_in() -> anyhow::Re
     let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
     let trip = contract::backup_roundtrip(&suite, &mut MarkerRealm::new()).await?;
     trip.assert_wiped("db-data")?;
+    trip.assert_private()?;
     anyhow::ensure!(trip.artifact.entries == ["db-data/backup.sql"], "the backup is not the database dump alone: {:?}", trip.artifact.entries);
     Ok(())
 }
