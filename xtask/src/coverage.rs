@@ -3,7 +3,8 @@
 //! the columns mean). Recipe crates outside the set are listed after the table.
 //!
 //! It never reports a pass that did not happen here: a recipe with no results file reads
-//! "never run", and one without a runnable testbed fixture reads "unverified: no fixture
+//! "never run", a recipe of the set without a suite reads "absent", and one whose suite
+//! has no runnable testbed fixture reads "unverified: no fixture
 //! obtainable here" whatever a results file says.
 
 use std::path::Path;
@@ -216,6 +217,9 @@ pub fn row(root: &Path, state_dir: &Path, name: &str, recipe: Option<&RecipeCrat
     };
     let fixture = fixture_status(root, recipe.map(|r| r.fixture.as_str()).unwrap_or(name));
     let (last_result, level) = match results::load_record(state_dir, name) {
+        // No suite: nothing ran here, whatever a fixture or a stray results file says.
+        _ if recipe.is_none() && !matches!(fixture, Fixture::Present { .. }) => ("absent: no suite, no fixture".into(), "-".into()),
+        _ if recipe.is_none() => ("absent: no suite".into(), "-".into()),
         Ok(record) => last_result(&fixture, record.as_ref()),
         Err(e) if matches!(fixture, Fixture::Present { .. }) => (format!("unreadable results: {e:#}"), "-".into()),
         Err(_) => last_result(&fixture, None),
@@ -344,7 +348,7 @@ mod tests {
         assert_eq!(set.iter().map(|r| r.recipe.as_str()).collect::<Vec<_>>(), RECIPE_SET);
         assert!(others.is_empty());
         for r in &set {
-            assert_eq!((r.crate_dir.as_deref(), r.last_result.as_str()), (None, "unverified: no fixture obtainable here"), "{r:?}");
+            assert_eq!((r.crate_dir.as_deref(), r.last_result.as_str()), (None, "absent: no suite, no fixture"), "{r:?}");
         }
         let text = render(&set, &others);
         assert_eq!(text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| recipe ")).count(), 19, "{text}");
