@@ -51,6 +51,10 @@ pub struct ServiceState {
     pub starting: u64,
     /// Tasks of the current image that failed, newest first: `state: error`.
     pub failures: Vec<String>,
+    /// No task of the current image runs or will run: the last one ended and Swarm will not
+    /// start another (e.g. a container stopped as unhealthy exited 0 under an `on-failure`
+    /// restart policy). Waiting longer cannot help.
+    pub stopped: bool,
 }
 
 impl ServiceState {
@@ -72,7 +76,7 @@ impl StackState {
 
     /// A service whose tasks keep failing with none ready will not converge by waiting longer.
     pub fn crash_looping(&self, threshold: usize) -> Option<&ServiceState> {
-        self.services.iter().find(|s| s.ready == 0 && s.failures.len() >= threshold)
+        self.services.iter().find(|s| s.ready == 0 && (s.failures.len() >= threshold || (s.stopped && !s.failures.is_empty())))
     }
 
     /// One line per service: `name ready/desired (starting) [last error]`.
@@ -214,6 +218,15 @@ impl Swarm {
         inspect.state?.health?.status
     }
 
+    /// The last failing healthcheck output of a container, if its healthcheck ever failed.
+    async fn failed_health_output(&self, container: &str) -> Option<String> {
+        let inspect = self.docker.inspect_container(container, None::<InspectContainerOptions>).await.ok()?;
+        let log = inspect.state?.health?.log?;
+        let last = log.iter().rev().find(|r| r.exit_code.unwrap_or(0) != 0)?;
+        let output = last.output.as_deref().unwrap_or_default().trim().chars().take(200).collect::<String>();
+        Some(format!("healthcheck exit {}: {output}", last.exit_code.unwrap_or(-1)))
+    }
+
     /// One poll of a stack's convergence; failures older than `since` (unix seconds) belong
     /// to an earlier deploy and are not counted.
     pub async fn stack_state(&self, stack: &str, since: i64) -> Result<StackState> {
@@ -226,8 +239,19 @@ impl Swarm {
                 Some(replicated) => replicated.replicas.unwrap_or(1).max(0) as u64,
                 None => service.service_status.as_ref().and_then(|s| s.desired_tasks).unwrap_or(0),
             };
-            let mut svc = ServiceState { name: name.clone(), image: image.clone(), desired, ready: 0, starting: 0, failures: vec![] };
-            for task in self.service_tasks(&name).await? {
+            let mut svc = ServiceState { name: name.clone(), image: image.clone(), desired, ready: 0, starting: 0, failures: vec![], stopped: false };
+            let tasks = self.service_tasks(&name).await?;
+            // Nothing of the current image is meant to run any more, yet some of it ran (and
+            // Swarm is not in the middle of an update or a rollback, which it would finish).
+            let settled = !matches!(
+                service.update_status.as_ref().and_then(|u| u.state),
+                Some(bollard::models::ServiceUpdateStatusStateEnum::UPDATING | bollard::models::ServiceUpdateStatusStateEnum::ROLLBACK_STARTED)
+            );
+            svc.stopped = settled
+                && desired > 0
+                && !tasks.iter().any(|t| t.desired_state == Some(TaskState::RUNNING) && task_image(t.spec.as_ref()) == image)
+                && tasks.iter().any(|t| task_image(t.spec.as_ref()) == image);
+            for task in tasks {
                 let status = task.status.clone().unwrap_or_default();
                 let current = task_image(task.spec.as_ref()) == image;
                 // Failures before this wait began belong to an earlier deploy.
@@ -239,6 +263,11 @@ impl Swarm {
                         match container {
                             Some(id) => match self.container_health(&id).await {
                                 Some(HealthStatusEnum::HEALTHY) => svc.ready += 1,
+                                // Swarm stops it: say why, with the healthcheck's own words.
+                                Some(HealthStatusEnum::UNHEALTHY) => {
+                                    let why = self.failed_health_output(&id).await.unwrap_or_default();
+                                    svc.failures.push(format!("unhealthy: {why}"));
+                                }
                                 // Without a healthcheck, "running" is only believed once it has
                                 // lasted a moment (Swarm's own update monitor does the same):
                                 // a process that exits at once must not read as converged.
@@ -255,6 +284,16 @@ impl Swarm {
                     // A task that ran and was shut down because its healthcheck failed.
                     Some(TaskState::SHUTDOWN | TaskState::COMPLETE) if current && recent && status.err.is_some() => {
                         svc.failures.push(format!("shutdown: {}", status.err.unwrap_or_default()));
+                    }
+                    // A task that ended "cleanly" while it should run: exit 0 after Swarm
+                    // stopped it as unhealthy, or an app that just quit.
+                    Some(TaskState::COMPLETE) if current && recent && desired > 0 => {
+                        let container = status.container_status.as_ref().and_then(|c| c.container_id.clone());
+                        let health = match container {
+                            Some(id) => self.failed_health_output(&id).await.map(|h| format!(" after it was unhealthy ({h})")),
+                            None => None,
+                        };
+                        svc.failures.push(format!("complete: the task exited 0{}", health.unwrap_or_default()));
                     }
                     _ => {}
                 }
@@ -311,6 +350,22 @@ impl Swarm {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Services of the stack whose last update Swarm rolled back (or is rolling back), with
+    /// its reason: `(service, message)`. A rolled-back service converges on the *old* spec.
+    pub async fn rollbacks(&self, stack: &str) -> Result<Vec<(String, String)>> {
+        use bollard::models::ServiceUpdateStatusStateEnum as State;
+        Ok(self
+            .stack_services(stack)
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                let status = s.update_status?;
+                matches!(status.state, Some(State::ROLLBACK_STARTED | State::ROLLBACK_PAUSED | State::ROLLBACK_COMPLETED))
+                    .then(|| (s.spec.and_then(|spec| spec.name).unwrap_or_default(), status.message.unwrap_or_default()))
+            })
+            .collect())
     }
 
     /// The gateway address of a local network (e.g. `docker_gwbridge`: the host, as every
@@ -665,7 +720,18 @@ mod tests {
             ready,
             starting: 0,
             failures: (0..failures).map(|i| format!("failed: exit {i}")).collect(),
+            stopped: false,
         }
+    }
+
+    #[test]
+    fn a_service_whose_only_task_ended_for_good_is_given_up_on_at_once() {
+        let mut stopped = svc("app", 1, 0, 1);
+        stopped.stopped = true;
+        let state = StackState { services: vec![stopped] };
+        assert!(state.crash_looping(3).is_some(), "one ended task that will never restart is enough");
+        let waiting = StackState { services: vec![svc("app", 1, 0, 1)] };
+        assert!(waiting.crash_looping(3).is_none(), "one failure of a restarting service is not yet a loop");
     }
 
     #[test]

@@ -167,6 +167,16 @@ impl Deployment {
         let labels = self.labels("app").await.unwrap_or_default();
         let timeout = stack::timeout_label(&labels, &self.record.stack).unwrap_or(self.run.config.timeouts.converge);
         self.run.swarm.wait_converged(&self.record.stack, timeout, self.run.config.timeouts.poll).await?;
+        // A failed update that Swarm rolled back converges too, on the old spec: that is a
+        // failed deploy, not a converged one.
+        let rolled_back = self.run.swarm.rollbacks(&self.record.stack).await?;
+        if !rolled_back.is_empty() {
+            let what = rolled_back.iter().map(|(service, why)| format!("{service}: {why}")).collect::<Vec<_>>().join("; ");
+            return Err(HarnessError::deploy(
+                format!("deploying {} {} onto {}", self.record.recipe, rev_label(rev), self.record.stack),
+                anyhow::format_err!("Swarm rolled the update back ({what})\n{}", self.run.swarm.diagnostics(&self.record.stack).await),
+            ));
+        }
         self.record.converged_at_ms = crate::poll::now_unix_ms();
         self.wait_ready().await?;
         self.record.ready_at_ms = crate::poll::now_unix_ms();

@@ -44,3 +44,39 @@ async fn a_missing_fixture_is_a_configuration_error() -> anyhow::Result<()> {
     assert!(err.to_string().contains("no-such-fixture"), "{err}");
     Ok(())
 }
+
+/// An upgrade whose head cannot start (its image does not exist) is rolled back by Swarm
+/// (`failure_action: rollback`), and the rolled-back service converges on the old spec. The
+/// upgrade must fail and say so, not report "upgraded" with the old release still running.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_swarm_rolled_back_fails_naming_the_rollback() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let mut spec = spec(&run, "rollback").await?;
+    spec.rev = harness::Rev::Release("1.0.0+probe".into());
+    let mut d = Deployment::deploy(&run, spec).await?;
+    let upgraded = d.upgrade(harness::Rev::Head).await;
+    let running = d.running_version().await;
+    d.teardown().await?;
+    let err = upgraded.expect_err("a rolled-back upgrade was reported as a success");
+    let text = err.to_string();
+    assert!(text.contains("rolled the update back"), "the error does not name the rollback: {text}");
+    assert_eq!(running?.as_deref(), Some("1.0.0+probe"), "the old release should be what runs after the rollback");
+    Ok(())
+}
+
+/// An app whose healthcheck always fails, under an `on-failure` restart policy: Swarm stops
+/// the unhealthy container, nginx exits 0, and nothing restarts it. The deploy must fail
+/// early (not at the 120 s timeout) saying "unhealthy", with the healthcheck's own output.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_always_failing_healthcheck_fails_early_with_its_output() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let spec = spec(&run, "unhealthy").await?;
+    let start = Instant::now();
+    let err = Deployment::deploy(&run, spec).await.expect_err("an always-unhealthy app was reported deployed");
+    let text = err.to_string();
+    assert!(matches!(err, HarnessError::NotConverged { .. }), "{text}");
+    assert!(text.contains("unhealthy"), "the error does not say unhealthy: {text}");
+    assert!(text.contains("unhealthy-probe: the app says no"), "the healthcheck's output is missing: {text}");
+    assert!(start.elapsed().as_secs() < 60, "found only after {:?}", start.elapsed());
+    Ok(())
+}
