@@ -243,7 +243,7 @@ impl RunConfig {
 }
 
 /// Run ids appear in labels, stack names and paths: keep them to `[a-z0-9-]`.
-fn validate_run_id(id: &str) -> Result<String, HarnessError> {
+pub(crate) fn validate_run_id(id: &str) -> Result<String, HarnessError> {
     let ok = !id.is_empty()
         && id.len() <= 32
         && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');

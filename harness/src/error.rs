@@ -29,11 +29,11 @@ pub enum HarnessError {
     Recipe { path: PathBuf, key: String, message: String },
 
     /// The stack never converged; carries the `service ps` table and logs.
-    #[error("{what} did not converge within {waited:?}: {last}\n{diagnostics}")]
+    #[error("{what} did not converge within {}: {last}\n{diagnostics}", secs(waited))]
     NotConverged { what: String, waited: Duration, last: String, diagnostics: String },
 
     /// A poll ran out of time; `last` is the last state it saw.
-    #[error("timed out after {waited:?} waiting for {what}; last seen: {last}")]
+    #[error("timed out after {} waiting for {what}; last seen: {last}", secs(waited))]
     Timeout { what: String, waited: Duration, last: String },
 
     /// A deployment step failed in a way that is the recipe's fault (a rejected compose file,
@@ -44,6 +44,11 @@ pub enum HarnessError {
         #[source]
         source: anyhow::Error,
     },
+}
+
+/// `5.6s`, not `5.647901094s`.
+fn secs(d: &Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
 }
 
 impl HarnessError {

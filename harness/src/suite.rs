@@ -38,8 +38,8 @@ impl Suite {
     /// checkout (`CCCI_RECIPE_REPO`) when set, else the testbed fixture.
     pub async fn start(crate_dir: impl AsRef<Path>) -> Result<Suite> {
         crate::hook::anchor();
-        let recipe = Recipe::load(crate_dir)?;
         let config = RunConfig::from_env()?;
+        let recipe = Recipe::load(crate_dir.as_ref()).map_err(|e| once_per_run(&config, e))?;
         let source = match &config.recipe_repo {
             Some(repo) => RecipeSource::git_repo(recipe.name(), repo.clone()),
             None => RecipeSource::fixture(&config, recipe.fixture()).await?,
@@ -145,6 +145,23 @@ impl Suite {
     pub async fn shared(&self) -> Result<Deployment> {
         let spec = self.spec("shared", Rev::Head);
         shared_deployment_with(&self.run, self.name(), self.source.clone(), spec).await
+    }
+}
+
+/// A broken `recipe.toml` fails every test of the run; the first says why in full, the
+/// others in one line pointing at it, instead of the same report once per test.
+fn once_per_run(config: &RunConfig, e: HarnessError) -> HarnessError {
+    let HarnessError::Recipe { path, .. } = &e else { return e };
+    let marks = config.state_dir.join("recipe-errors");
+    let file = path.display().to_string();
+    let key = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(format!("{}:{file}", config.run_id))[..8]);
+    let first = std::fs::create_dir_all(&marks).is_ok()
+        && std::fs::OpenOptions::new().write(true).create_new(true).open(marks.join(key)).is_ok();
+    if first {
+        e
+    } else {
+        let short = file.split(':').next().unwrap_or(&file).to_owned();
+        HarnessError::Recipe { path: short.into(), key: "(file)".into(), message: "invalid; the first failing test of this run says why".into() }
     }
 }
 

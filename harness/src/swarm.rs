@@ -591,6 +591,13 @@ impl Swarm {
     /// until the containers are gone before removing volumes and networks (they are "in use"
     /// until then). Idempotent: resources already gone are skipped.
     pub async fn remove_labelled(&self, label: &str, timeout: Duration, every: Duration) -> Result<Removed> {
+        self.remove_labelled_keeping(label, &[], timeout, every).await
+    }
+
+    /// [`Swarm::remove_labelled`], leaving resources of the `keep` kinds (`network`,
+    /// `config`, ...) in place: a wipe removes the data, not what a redeploy reuses (Swarm
+    /// removes networks asynchronously, and a redeploy racing that removal fails).
+    pub async fn remove_labelled_keeping(&self, label: &str, keep: &[&str], timeout: Duration, every: Duration) -> Result<Removed> {
         let mut removed = Removed::default();
         // Task containers carry the stack namespace, not the service's deploy labels: note
         // the namespaces of the services we remove to find their containers.
@@ -656,7 +663,7 @@ impl Swarm {
                 }
             }
         }
-        pending.retain(|(kind, _, _)| matches!(*kind, "volume" | "secret" | "config" | "network"));
+        pending.retain(|(kind, _, _)| matches!(*kind, "volume" | "secret" | "config" | "network") && !keep.contains(kind));
         let pending = std::sync::Mutex::new(pending);
         let removed = std::sync::Mutex::new(removed);
         poll(&format!("volumes, secrets, configs and networks of {label} to go"), timeout, every, || async {

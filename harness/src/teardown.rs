@@ -201,6 +201,10 @@ pub struct JanitorOptions {
 /// Reaps every run that is no longer alive (owner gone or deadline passed) and has
 /// resources left, whether or not its run directory still exists.
 pub async fn janitor(config: &RunConfig, platform: &Platform, options: &JanitorOptions) -> Result<Vec<Reaped>> {
+    if let Some(run) = &options.run {
+        // A run id is a name, never a path (`--run ../x` must not reach outside the state dir).
+        crate::config::validate_run_id(run)?;
+    }
     let swarm = Swarm::connect(config).await?;
     let mut runs = swarm.labelled_runs().await?;
     if let Ok(dirs) = std::fs::read_dir(config.runs_dir()) {

@@ -82,6 +82,10 @@ enum Kind {
 
 pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
+    // A malformed argument is the first thing to say, before any missing setting.
+    if !args.pr.trim().starts_with("http") {
+        PrRef::parse(&args.pr, args.repo.as_deref(), "")?;
+    }
     let gitea = Gitea::from_env()?;
     let pr_ref = PrRef::parse(&args.pr, args.repo.as_deref(), gitea.base())?;
     println!("testme: {pr_ref}: reading the pull request from {}", gitea.base());

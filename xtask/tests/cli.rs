@@ -75,3 +75,41 @@ async fn testing_an_unknown_recipe_is_one_clear_error_line_and_deploys_nothing()
     // It fails before any run starts, so no run directory names it.
     assert!(!out.stdout.contains("run "), "a run was started: {out:?}");
 }
+
+#[tokio::test]
+async fn the_janitor_refuses_a_run_id_that_is_a_path() {
+    let out = run(xtask(&workspace_root(), &["janitor", "--run", "../x"])).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("\"../x\"") && out.stderr.contains("[a-z0-9-]"), "{out:?}");
+    assert!(!out.stdout.contains("nothing to remove"), "{out:?}");
+}
+
+#[tokio::test]
+async fn testme_names_a_malformed_pull_request_before_a_missing_gitea_url() {
+    let mut cmd = xtask(&workspace_root(), &["testme", "not-a-pr"]);
+    cmd.env_remove("GITEA_URL").env_remove("GITEA_TOKEN");
+    let out = run(cmd).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("\"not-a-pr\"") && !out.stderr.contains("GITEA_URL"), "{out:?}");
+}
+
+/// A syntax error in a recipe.toml (`[backup` for `[backup]`) stops `xtask test` before
+/// anything is built or deployed, in one line naming file, line, column and key.
+#[tokio::test]
+async fn a_broken_recipe_toml_is_one_line_naming_file_line_and_key() {
+    let scratch = std::env::temp_dir().join(format!("ccci-broken-toml-{}", std::process::id()));
+    let crate_dir = scratch.join("recipes").join("custom-html");
+    std::fs::create_dir_all(&crate_dir).unwrap();
+    let good = std::fs::read_to_string(workspace_root().join("recipes/custom-html/recipe.toml")).unwrap();
+    std::fs::write(crate_dir.join("recipe.toml"), good.replace("[backup]", "[backup")).unwrap();
+    let mut cmd = xtask(&workspace_root(), &["test", "custom-html"]);
+    cmd.env("CCCI_WORKSPACE", &scratch);
+    let out = run(cmd).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    let line = out.stderr.trim();
+    assert!(line.contains("recipes/custom-html/recipe.toml:") && line.contains(": backup: "), "{line}");
+    assert!(!out.stdout.contains("run "), "a run was started: {out:?}");
+}

@@ -295,14 +295,14 @@ impl Deployment {
         .await
     }
 
-    /// Destroys the app's data: removes every service, container, volume, config and network
-    /// of the stack (secrets, which the harness owns, stay for the redeploy). Containers are
+    /// Destroys the app's data: removes every service, container and volume of the stack
+    /// (networks, configs and the harness's secrets stay for the redeploy). Containers are
     /// removed, not stopped gracefully: what a graceful stop would flush is being destroyed,
     /// and waiting for it was most of a wipe's time. Returns the volumes removed.
     pub async fn wipe(&self) -> Result<Vec<String>> {
         let t = &self.run.config.timeouts;
         let label = format!("{}={}", crate::swarm::STACK_LABEL, self.record.stack);
-        let removed = self.run.swarm.remove_labelled(&label, t.teardown, t.poll).await?;
+        let removed = self.run.swarm.remove_labelled_keeping(&label, &["network", "config"], t.teardown, t.poll).await?;
         progress!("{}: wiped ({removed})", self.record.stack);
         Ok(removed.volumes)
     }

@@ -833,9 +833,10 @@ fn http_server(out: &mut String, stack: &str, ep: &Entrypoint, server_names: &st
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Real-IP $remote_addr;
         proxy_buffering off;
-        # Upstreams are tasks on this host: a dial that takes longer is to a task that is
-        # gone (its name still resolving for a moment); answer 502 and let the client retry.
-        proxy_connect_timeout 2s;
+        # Upstreams are tasks on this host, a dial takes milliseconds: one that takes longer
+        # is to a task that is gone (its name still resolving for a moment); answer 502 and
+        # let the client retry.
+        proxy_connect_timeout 500ms;
         proxy_read_timeout 300s;
     }}
 "#,
@@ -968,7 +969,7 @@ fn stream_server(out: &mut String, stack: &str, ep_name: &str, listen: &str, ups
         out.push_str(&format!("    ssl_certificate {TLS_CERT};\n    ssl_certificate_key {TLS_KEY};\n"));
     }
     if !listen.ends_with(" udp") {
-        out.push_str("    proxy_timeout 1h;\n    proxy_connect_timeout 2s;\n");
+        out.push_str("    proxy_timeout 1h;\n    proxy_connect_timeout 500ms;\n");
     }
     match upstream {
         Upstream::BySni { map_var, .. } => {

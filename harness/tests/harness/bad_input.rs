@@ -36,6 +36,22 @@ async fn a_malformed_recipe_toml_names_the_file_and_the_key() -> anyhow::Result<
     Ok(())
 }
 
+/// Every test of a suite starts with `Suite::start`: a broken recipe.toml is reported in
+/// full by the first test of the run and in one line pointing at it by the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_recipe_toml_is_reported_in_full_once_per_run() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("ccci-broken-once-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("recipe.toml"), "name = \"broken\"\n[backup\ncapable = true\n")?;
+    let first = Suite::start(&dir).await.expect_err("accepted").to_string();
+    let second = Suite::start(&dir).await.expect_err("accepted").to_string();
+    std::fs::remove_dir_all(&dir)?;
+    assert!(first.contains("recipe.toml:2:") && first.contains(": backup: "), "{first}");
+    assert!(second.contains("the first failing test of this run says why") && !second.contains(": backup: "), "{second}");
+    assert_eq!((first.lines().count(), second.lines().count()), (1, 1));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_fixture_is_a_configuration_error() -> anyhow::Result<()> {
     let run = this_run().await?;
