@@ -217,13 +217,7 @@ impl Deployment {
     /// Waits until the app serves: routed past the proxy, then its recipe's `[ready]` signal.
     async fn wait_ready(&self) -> Result<()> {
         let http = self.http()?;
-        let probe = ready::Probe {
-            swarm: &self.run.swarm,
-            http: &http,
-            proxy: self.run.platform.proxy.as_ref(),
-            stack: &self.record.stack,
-            domain: &self.record.domain,
-        };
+        let probe = self.probe(&http);
         let t = &self.run.config.timeouts;
         if self.routed().await? {
             ready::wait_routed(&probe, t.ready, t.poll).await?;
@@ -240,13 +234,7 @@ impl Deployment {
     /// themselves.
     pub async fn is_ready(&self) -> Result<bool> {
         let http = self.http()?;
-        let probe = ready::Probe {
-            swarm: &self.run.swarm,
-            http: &http,
-            proxy: self.run.platform.proxy.as_ref(),
-            stack: &self.record.stack,
-            domain: &self.record.domain,
-        };
+        let probe = self.probe(&http);
         Ok(ready::ready_now(&probe, self.routed().await?, self.record.ready.as_ref()).await)
     }
 
@@ -258,6 +246,17 @@ impl Deployment {
         let dir = self.record.app_dir.join(format!("recipe-{rev}"));
         stack::deploy_rendered(&dir, &self.record.stack, &self.run.config.docker_cli_env).await?;
         self.run.platform.proxy.register(&self.run.swarm, &self.record.stack).await
+    }
+
+    /// What a readiness probe of this deployment needs, reaching it through `http`.
+    fn probe<'a>(&'a self, http: &'a AppClient) -> ready::Probe<'a> {
+        ready::Probe {
+            swarm: &self.run.swarm,
+            http,
+            proxy: self.run.platform.proxy.as_ref(),
+            stack: &self.record.stack,
+            domain: &self.record.domain,
+        }
     }
 
     /// Whether any service of the stack asks the proxy for a route (`traefik.enable=true`).
