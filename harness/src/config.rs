@@ -50,7 +50,7 @@ impl Timeouts {
             shared: s(900),
             teardown: s(120),
             run: Duration::from_secs(env_u64("CCCI_RUN_DEADLINE_SECS").unwrap_or(3 * 3600)),
-            poll: Duration::from_millis(env_u64("CCCI_POLL_MS").unwrap_or(250)),
+            poll: Duration::from_millis(env_u64("CCCI_POLL_MS").unwrap_or(100)),
         }
     }
 }
