@@ -699,6 +699,18 @@ impl Swarm {
             Step::Pending(last)
         })
         .await?;
+        // Swarm removes overlay networks (and their tasks' traces) asynchronously: "removed"
+        // means gone, so look until nothing of the label is listed any more.
+        poll(&format!("everything of {label} to be gone"), timeout, every, || async {
+            match self.find(label).await {
+                Ok(left) => {
+                    let left: Vec<String> = left.into_iter().filter(|(kind, _, _)| !keep.contains(kind)).map(|(k, n, _)| format!("{k} {n}")).collect();
+                    if left.is_empty() { Step::Done(()) } else { Step::Pending(left.join(", ")) }
+                }
+                Err(e) => Step::Fail(e),
+            }
+        })
+        .await?;
         Ok(removed.into_inner().expect("not poisoned"))
     }
 

@@ -35,7 +35,8 @@ async fn secrets_are_versioned_readable_and_everything_carries_the_run_label() -
     let stack = d.stack().to_owned();
     d.teardown().await?;
     let secret_name = checks?;
-    assert!(labelled(&format!("{STACK_LABEL}={stack}")).await?.is_empty(), "stack {stack} left resources");
+    let left_of_stack = labelled(&format!("{STACK_LABEL}={stack}")).await?;
+    assert!(left_of_stack.is_empty(), "stack {stack} left resources: {left_of_stack:?}");
     let left = labelled(&format!("{RUN_LABEL}={}", run.id())).await?;
     assert!(!left.iter().any(|(_, n)| *n == secret_name), "secret {secret_name} left behind");
     Ok(())
