@@ -187,41 +187,229 @@ pub fn test_modules(crate_dir: &Path, name: &str, backup_capable: bool) -> Check
 /// Lints `dir`. `backup_capable` is `recipe.toml`'s `[backup] capable`, `None` when no
 /// recipe crate is known for the checkout (the backupbot check is then skipped, saying why).
 pub fn lint_dir(dir: &Path, backup_capable: Option<bool>) -> LintReport {
-    let compose_path = dir.join("compose.yml");
-    let compose = match std::fs::read_to_string(&compose_path) {
-        Ok(text) => serde_yaml::from_str::<Value>(&text).map_err(|e| format!("compose.yml is not YAML: {e}")),
-        Err(e) => Err(format!("cannot read {}: {e}", compose_path.display())),
-    };
     let env_sample = std::fs::read_to_string(dir.join(".env.sample")).ok();
-    LintReport { dir: dir.display().to_string(), checks: checks(compose.as_ref().map_err(String::as_str), env_sample.as_deref(), backup_capable) }
+    let compose = Compose::load(dir, env_sample.as_deref());
+    LintReport { dir: dir.display().to_string(), checks: checks(&compose, env_sample.as_deref(), backup_capable) }
 }
 
-const UNREADABLE: &str = "not checked: compose.yml could not be read (see compose-version)";
+/// The recipe's compose as a deploy sees it: every file `COMPOSE_FILE` lists, merged.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    /// The files merged, in order (`COMPOSE_FILE`, or `compose.yml` by default).
+    pub files: Vec<String>,
+    /// Where `files` came from, for the `compose-files` line.
+    pub from: &'static str,
+    /// The merged compose, or every file that could not be read or parsed, in one message.
+    pub merged: Result<Value, String>,
+    /// `.env.sample`'s variables (for `${VAR}` without a default).
+    pub env: Vec<(String, String)>,
+}
 
-/// Every check over the parsed inputs.
-pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_capable: Option<bool>) -> Vec<Check> {
-    let mut out = vec![];
-    match compose {
-        Ok(compose) => {
-            out.push(compose_version(compose));
-            out.push(app_service(compose));
-            out.push(healthchecks(compose));
-            out.push(image_tags(compose));
+impl Compose {
+    /// One compose document as it stands (tests, and recipes without overlays).
+    pub fn single(value: Value) -> Self {
+        Compose { files: vec!["compose.yml".into()], from: "default", merged: Ok(merge_all([value])), env: vec![] }
+    }
+
+    /// Reads `COMPOSE_FILE` from `env_sample` and merges every file it lists under `dir`.
+    pub fn load(dir: &Path, env_sample: Option<&str>) -> Self {
+        let env = env_sample.map(parse_env).unwrap_or_default();
+        let listed = env.iter().rev().find(|(k, _)| k == "COMPOSE_FILE").map(|(_, v)| v.clone());
+        let (files, from): (Vec<String>, &'static str) = match listed {
+            Some(v) if v.split(':').any(|f| !f.trim().is_empty()) => {
+                (v.split(':').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned).collect(), "COMPOSE_FILE in .env.sample")
+            }
+            _ => (vec!["compose.yml".into()], "default: .env.sample sets no COMPOSE_FILE"),
+        };
+        let mut docs = vec![];
+        let mut problems = vec![];
+        for file in &files {
+            match std::fs::read_to_string(dir.join(file)) {
+                Ok(text) => match serde_yaml::from_str::<Value>(&text).map_err(|e| e.to_string()).and_then(|mut v| {
+                    v.apply_merge().map_err(|e| e.to_string())?;
+                    Ok(v)
+                }) {
+                    Ok(v) => docs.push(v),
+                    Err(e) => problems.push(format!("{file} is not YAML: {e}")),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(format!("{file} is missing ({from} lists it)")),
+                Err(e) => problems.push(format!("cannot read {file}: {e}")),
+            }
         }
-        Err(e) => {
-            // One cause, reported once: the other compose checks say they could not run.
-            out.push(fail("compose-version", e));
-            for id in ["app-service", "healthchecks", "image-tags"] {
+        let merged = if problems.is_empty() { Ok(merge_all(docs)) } else { Err(problems.join("; ")) };
+        Compose { files, from, merged, env }
+    }
+
+    fn var(&self, name: &str) -> Option<&str> {
+        self.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `.env.sample`'s uncommented `KEY=value` lines in order: `export ` dropped, quotes removed, an
+/// unquoted value's ` # comment` cut, and `$VAR` / `${VAR}` expanded from the lines before (unset
+/// is empty, as abra's dotenv reads it), so `COMPOSE_FILE="$COMPOSE_FILE:compose.x.yml"` appends.
+pub fn parse_env(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![];
+    for line in text.lines() {
+        let l = line.trim();
+        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+        if l.starts_with('#') {
+            continue;
+        }
+        let Some((key, raw)) = l.split_once('=') else { continue };
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let raw = raw.trim();
+        let (value, expand) = if let Some(q) = raw.strip_prefix('\'') {
+            (q.split('\'').next().unwrap_or_default().to_owned(), false)
+        } else if let Some(q) = raw.strip_prefix('"') {
+            (q.split('"').next().unwrap_or_default().to_owned(), true)
+        } else {
+            let cut = raw.find(" #").map_or(raw, |at| &raw[..at]);
+            (cut.trim().to_owned(), true)
+        };
+        let value = if expand { expand_env(&value, &out) } else { value };
+        out.push((key.to_owned(), value));
+    }
+    out
+}
+
+fn expand_env(value: &str, known: &[(String, String)]) -> String {
+    let lookup = |name: &str| known.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = if let Some(inner) = after.strip_prefix('{') {
+            match inner.find('}') {
+                Some(end) => (&inner[..end], &inner[end + 1..]),
+                None => ("", after),
+            }
+        } else {
+            let len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            (&after[..len], &after[len..])
+        };
+        if name.is_empty() {
+            out.push('$');
+        } else {
+            out.push_str(&lookup(name));
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Merges compose documents in order, as `docker stack config` does for what the checks read:
+/// services by name (scalars such as `image` override, `labels`, `deploy.labels` and
+/// `environment` merge as maps whether written as `k=v` lists or maps, `healthcheck` fields
+/// override, port/volume/secret/config/network lists add up), and the top-level `volumes`,
+/// `secrets`, `configs` and `networks` by name.
+pub fn merge_all(docs: impl IntoIterator<Item = Value>) -> Value {
+    let mut merged = Value::Mapping(Default::default());
+    for doc in docs {
+        merge_into(&mut merged, normalise(doc, &[]), &[]);
+    }
+    merged
+}
+
+/// Keys whose list form is a map in disguise (`- "k=v"`).
+fn map_like(path: &[&str]) -> bool {
+    matches!(path, ["services", _, "labels" | "environment"] | ["services", _, "deploy", "labels"])
+}
+
+/// Service keys whose lists add up across files rather than override.
+fn list_adds(path: &[&str]) -> bool {
+    matches!(
+        path,
+        ["services", _, "ports" | "volumes" | "secrets" | "configs" | "networks" | "depends_on" | "extra_hosts" | "expose" | "cap_add" | "cap_drop" | "devices" | "dns" | "tmpfs"]
+    )
+}
+
+/// Rewrites list-form labels and environment into maps, recursively.
+fn normalise(value: Value, path: &[&str]) -> Value {
+    match value {
+        Value::Sequence(items) if map_like(path) => {
+            let mut map = serde_yaml::Mapping::new();
+            for item in items.iter().filter_map(scalar) {
+                match item.split_once('=') {
+                    Some((k, v)) => map.insert(Value::String(k.trim().to_owned()), Value::String(v.trim().to_owned())),
+                    None => map.insert(Value::String(item.trim().to_owned()), Value::Null),
+                };
+            }
+            Value::Mapping(map)
+        }
+        Value::Mapping(map) => Value::Mapping(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let name = k.as_str().unwrap_or_default().to_owned();
+                    let mut sub = path.to_vec();
+                    sub.push(&name);
+                    let v = normalise(v, &sub);
+                    (k, v)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn merge_into(base: &mut Value, over: Value, path: &[&str]) {
+    match (base, over) {
+        (Value::Mapping(base), Value::Mapping(over)) => {
+            for (k, v) in over {
+                let name = k.as_str().unwrap_or_default().to_owned();
+                let mut sub = path.to_vec();
+                sub.push(&name);
+                match base.get_mut(&k) {
+                    Some(existing) => merge_into(existing, v, &sub),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Value::Sequence(base), Value::Sequence(over)) if list_adds(path) => {
+            for item in over {
+                if !base.contains(&item) {
+                    base.push(item);
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+const UNREADABLE: &str = "not checked: the compose files could not be read (see compose-files)";
+const NO_SERVICES: &str = "not checked: the compose files define no services (see app-service)";
+
+/// Every check over the merged compose and `.env.sample`. One cause fails one check: the checks
+/// that depend on what failed skip, naming the check that reports it.
+pub fn checks(compose: &Compose, env_sample: Option<&str>, backup_capable: Option<bool>) -> Vec<Check> {
+    let mut out = vec![compose_files(compose)];
+    let var = |name: &str| compose.var(name).map(str::to_owned);
+    match &compose.merged {
+        Ok(merged) => {
+            out.push(compose_version(merged));
+            out.push(app_service(merged));
+            out.push(healthchecks(merged));
+            out.push(image_tags_with(merged, &var));
+        }
+        Err(_) => {
+            for id in ["compose-version", "app-service", "healthchecks", "image-tags"] {
                 out.push(skip(id, UNREADABLE));
             }
         }
     }
     out.push(env_sample_check(env_sample));
-    match compose {
-        Ok(compose) => {
-            out.push(traefik_enable(compose));
-            out.push(version_label(compose));
-            out.push(backupbot(compose, backup_capable));
+    match &compose.merged {
+        Ok(merged) => {
+            out.push(traefik_enable(merged));
+            out.push(version_label(merged));
+            out.push(backupbot_with(merged, backup_capable, &var));
         }
         Err(_) => {
             for id in ["traefik-enable", "version-label", "backupbot"] {
@@ -230,6 +418,15 @@ pub fn checks(compose: Result<&Value, &str>, env_sample: Option<&str>, backup_ca
         }
     }
     out
+}
+
+/// Every file `COMPOSE_FILE` lists is there and parses.
+pub fn compose_files(compose: &Compose) -> Check {
+    const ID: &str = "compose-files";
+    match &compose.merged {
+        Ok(_) => pass(ID, format!("{} ({})", compose.files.join(" + "), compose.from)),
+        Err(e) => fail(ID, e.clone()),
+    }
 }
 
 fn services(compose: &Value) -> Vec<(String, &Value)> {
@@ -296,7 +493,7 @@ pub fn healthchecks(compose: &Value) -> Check {
     const ID: &str = "healthchecks";
     let all = services(compose);
     if all.is_empty() {
-        return fail(ID, "compose.yml has no services");
+        return skip(ID, NO_SERVICES);
     }
     let missing: Vec<String> = all
         .iter()
@@ -319,13 +516,29 @@ pub fn healthchecks(compose: &Value) -> Check {
 /// default, the value a deploy gets when the operator sets nothing; `Err` names a variable
 /// that has no default (`${VAR}`, `$VAR`, `${VAR:?message}`).
 pub fn resolve_defaults(text: &str) -> Result<String, String> {
+    resolve(text, &|_| None)
+}
+
+/// [`resolve_defaults`], and `${VAR}` (or `${VAR:?message}`) takes `var(VAR)` when it has one
+/// (`.env.sample`'s value); `$$` is a literal `$`.
+pub fn resolve(text: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+            continue;
+        }
         let Some(inner) = after.strip_prefix('{') else {
             let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if let Some(value) = var(&name).filter(|_| !name.is_empty()) {
+                out.push_str(&value);
+                rest = &after[name.len()..];
+                continue;
+            }
             return Err(if name.is_empty() { "a stray `$`".into() } else { format!("${name} has no default") });
         };
         // The matching brace, allowing a nested `${...}` in the default.
@@ -346,9 +559,10 @@ pub fn resolve_defaults(text: &str) -> Result<String, String> {
         let name_len = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
         let (name, op) = expr.split_at(name_len);
         let default = op.strip_prefix(":-").or_else(|| op.strip_prefix('-'));
-        match default {
-            Some(default) => out.push_str(&resolve_defaults(default)?),
-            None => return Err(format!("${{{name}}} has no default")),
+        match (default, var(name)) {
+            (Some(default), _) => out.push_str(&resolve(default, var)?),
+            (None, Some(value)) if op.is_empty() || op.starts_with(":?") || op.starts_with('?') => out.push_str(&value),
+            (None, _) => return Err(format!("${{{name}}} has no default")),
         }
         rest = &inner[end + 1..];
     }
@@ -359,7 +573,12 @@ pub fn resolve_defaults(text: &str) -> Result<String, String> {
 /// Why an image reference is not pinned, if it is not. Variables count by their default:
 /// `app:${VERSION:-1.0.6}` is pinned, `${IMAGE:-app:latest}` is not.
 pub fn unpinned(image: &str) -> Option<String> {
-    let resolved = match resolve_defaults(image) {
+    unpinned_with(image, &|_| None)
+}
+
+/// [`unpinned`], with `.env.sample`'s values for `${VAR}`s that have no default.
+pub fn unpinned_with(image: &str, var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let resolved = match resolve(image, var) {
         Ok(resolved) => resolved,
         Err(why) => return Some(format!("{image}: the image comes from a variable ({why})")),
     };
@@ -377,20 +596,29 @@ pub fn unpinned(image: &str) -> Option<String> {
 }
 
 pub fn image_tags(compose: &Value) -> Check {
+    image_tags_with(compose, &|_| None)
+}
+
+/// `image-tags` with `var` giving `.env.sample`'s value of a `${VAR}` that has no default.
+pub fn image_tags_with(compose: &Value, var: &dyn Fn(&str) -> Option<String>) -> Check {
     const ID: &str = "image-tags";
     let all = services(compose);
     if all.is_empty() {
-        return fail(ID, "compose.yml has no services");
+        return skip(ID, NO_SERVICES);
     }
     let mut problems = vec![];
+    let mut pinned = vec![];
     for (name, service) in &all {
         match service.get("image").and_then(scalar) {
-            Some(image) => problems.extend(unpinned(&image).map(|p| format!("{name}: {p}"))),
+            Some(image) => match unpinned_with(&image, var) {
+                Some(p) => problems.push(format!("{name}: {p}")),
+                None => pinned.push(format!("{name} {}", resolve(&image, var).unwrap_or(image))),
+            },
             None => problems.push(format!("{name}: no image")),
         }
     }
     if problems.is_empty() {
-        pass(ID, format!("all {} image(s) pinned", all.len()))
+        pass(ID, format!("all {} image(s) pinned: {}", all.len(), pinned.join(", ")))
     } else {
         fail(ID, problems.join("; "))
     }
@@ -416,7 +644,7 @@ pub fn env_sample_check(env_sample: Option<&str>) -> Check {
 pub fn traefik_enable(compose: &Value) -> Check {
     const ID: &str = "traefik-enable";
     let Some(app) = compose.get("services").and_then(|s| s.get("app")) else {
-        return fail(ID, "no `app` service to route");
+        return skip(ID, "not checked: no `app` service to route (see app-service)");
     };
     let on = |labels: Vec<(String, String)>| labels.iter().any(|(k, v)| k == "traefik.enable" && v == "true");
     if on(labels_at(app, true)) {
@@ -437,11 +665,25 @@ pub fn version_label(compose: &Value) -> Check {
     match found {
         Some((name, v)) if !v.is_empty() => pass(ID, format!("{name}: {KEY}={v}")),
         Some((name, _)) => fail(ID, format!("{name}: {KEY} is empty")),
-        None => fail(ID, format!("no `{KEY}` deploy label: abra cannot tell which version is deployed")),
+        None => {
+            let old = services(compose).into_iter().find_map(|(name, s)| {
+                labels_at(s, true)
+                    .into_iter()
+                    .find(|(k, _)| k.starts_with("coop-cloud.") && k.ends_with(".version"))
+                    .map(|(k, _)| format!(" ({name} has `{k}`, not the key abra reads)"))
+            });
+            fail(ID, format!("no `{KEY}` deploy label: abra cannot tell which version is deployed{}", old.unwrap_or_default()))
+        }
     }
 }
 
 pub fn backupbot(compose: &Value, backup_capable: Option<bool>) -> Check {
+    backupbot_with(compose, backup_capable, &|_| None)
+}
+
+/// `backupbot`, reading `backupbot.backup=${ENABLE_BACKUPS:-true}` by its default (or
+/// `.env.sample`'s value of a variable without one). Every labelled service is named.
+pub fn backupbot_with(compose: &Value, backup_capable: Option<bool>, var: &dyn Fn(&str) -> Option<String>) -> Check {
     const ID: &str = "backupbot";
     let Some(capable) = backup_capable else {
         return skip(ID, "no recipe crate known for this checkout: its recipe.toml would say whether it is backup-capable");
@@ -449,13 +691,25 @@ pub fn backupbot(compose: &Value, backup_capable: Option<bool>) -> Check {
     if !capable {
         return skip(ID, "recipe.toml: [backup] capable = false");
     }
-    let found = services(compose).into_iter().find_map(|(name, s)| {
-        labels_at(s, true).into_iter().find(|(k, _)| k == "backupbot.backup").map(|(_, v)| (name, v))
-    });
-    match found {
-        Some((name, v)) if v != "false" && !v.is_empty() => pass(ID, format!("{name}: backupbot.backup={v}")),
-        Some((name, v)) => fail(ID, format!("{name}: backupbot.backup={v:?} turns backups off, but recipe.toml says backup-capable")),
-        None => fail(ID, "recipe.toml says [backup] capable = true, but no service has a backupbot.backup deploy label"),
+    let labelled: Vec<(String, String, String)> = services(compose)
+        .into_iter()
+        .filter_map(|(name, s)| {
+            let (_, raw) = labels_at(s, true).into_iter().find(|(k, _)| k == "backupbot.backup")?;
+            let value = resolve(&raw, var).unwrap_or_else(|_| raw.clone());
+            Some((name, raw, value))
+        })
+        .collect();
+    let shown = |(name, raw, value): &(String, String, String)| {
+        if raw == value { format!("{name}: backupbot.backup={raw}") } else { format!("{name}: backupbot.backup={raw} ({value} by default)") }
+    };
+    let on: Vec<String> = labelled.iter().filter(|(_, _, v)| v != "false" && !v.is_empty()).map(shown).collect();
+    if !on.is_empty() {
+        pass(ID, on.join(", "))
+    } else if !labelled.is_empty() {
+        let off: Vec<String> = labelled.iter().map(shown).collect();
+        fail(ID, format!("{} turns backups off, but recipe.toml says backup-capable", off.join(", ")))
+    } else {
+        fail(ID, "recipe.toml says [backup] capable = true, but no service has a backupbot.backup deploy label")
     }
 }
 
@@ -566,6 +820,7 @@ services:
     #[case::off("services: {app: {deploy: {labels: ['traefik.enable=false']}}}", CheckStatus::Fail)]
     #[case::container_labels("services: {app: {labels: ['traefik.enable=true']}}", CheckStatus::Fail)]
     #[case::on_another_service("services: {app: {image: a:1}, web: {deploy: {labels: ['traefik.enable=true']}}}", CheckStatus::Fail)]
+    #[case::no_app_is_app_services_failure("services: {web: {deploy: {labels: ['traefik.enable=true']}}}", CheckStatus::Skip)]
     fn traefik_is_enabled_on_app_deploy_labels(#[case] text: &str, #[case] expected: CheckStatus) {
         assert_eq!(traefik_enable(&yaml(text)).status, expected, "{text}");
     }
@@ -595,20 +850,117 @@ services:
 
     #[test]
     fn a_conventional_recipe_passes_every_check() {
-        let checks = checks(Ok(&yaml(GOOD)), Some("TYPE=x\nDOMAIN=x.example.com\n"), Some(true));
-        assert_eq!(checks.len(), 8);
+        let checks = checks(&Compose::single(yaml(GOOD)), Some("TYPE=x\nDOMAIN=x.example.com\n"), Some(true));
+        assert_eq!(checks.len(), 9);
         let failed: Vec<&Check> = checks.iter().filter(|c| c.status != CheckStatus::Pass).collect();
         assert!(failed.is_empty(), "{failed:?}");
     }
 
     #[test]
     fn an_unreadable_compose_is_one_failure_and_the_other_compose_checks_say_why_they_skipped() {
-        let checks = checks(Err("cannot read compose.yml"), Some("TYPE=x\nDOMAIN=y\n"), Some(true));
+        let compose = Compose { merged: Err("compose.yml is missing".into()), ..Compose::single(Value::Null) };
+        let checks = checks(&compose, Some("TYPE=x\nDOMAIN=y\n"), Some(true));
         let failed: Vec<&Check> = checks.iter().filter(|c| c.status == CheckStatus::Fail).collect();
         assert_eq!(failed.len(), 1, "{checks:?}");
-        assert_eq!((failed[0].id, failed[0].message.as_str()), ("compose-version", "cannot read compose.yml"));
-        assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Skip && c.message.contains("see compose-version")).count(), 6);
+        assert_eq!((failed[0].id, failed[0].message.as_str()), ("compose-files", "compose.yml is missing"));
+        assert_eq!(checks.iter().filter(|c| c.status == CheckStatus::Skip && c.message.contains("see compose-files")).count(), 7);
         assert_eq!(checks.iter().find(|c| c.id == "env-sample").unwrap().status, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn no_services_fails_app_service_once_and_the_service_checks_skip() {
+        let checks = checks(&Compose::single(yaml("version: \"3.8\"")), Some("TYPE=x\nDOMAIN=y\n"), Some(false));
+        let failed: Vec<&str> = checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| c.id).collect();
+        assert_eq!(failed, ["app-service", "version-label"], "{checks:?}");
+        for id in ["healthchecks", "image-tags", "traefik-enable"] {
+            let c = checks.iter().find(|c| c.id == id).unwrap();
+            assert_eq!(c.status, CheckStatus::Skip, "{c:?}");
+            assert!(c.message.contains("see app-service"), "{c:?}");
+        }
+    }
+
+    #[rstest]
+    #[case::absent("TYPE=x\n", &["compose.yml"])]
+    #[case::plain("COMPOSE_FILE=compose.yml:compose.db.yml\n", &["compose.yml", "compose.db.yml"])]
+    #[case::quoted("COMPOSE_FILE=\"compose.yml:compose.db.yml\"\n", &["compose.yml", "compose.db.yml"])]
+    #[case::commented_out("#COMPOSE_FILE=\"compose.yml:compose.db.yml\"\n", &["compose.yml"])]
+    #[case::uncommented_wins("# COMPOSE_FILE=\"compose.yml:compose.a.yml\"\nCOMPOSE_FILE=\"compose.yml:compose.b.yml\"\n", &["compose.yml", "compose.b.yml"])]
+    #[case::appended("COMPOSE_FILE=\"compose.yml\"\nCOMPOSE_FILE=\"$COMPOSE_FILE:compose.db.yml\"\n#COMPOSE_FILE=\"$COMPOSE_FILE:compose.x.yml\"\n", &["compose.yml", "compose.db.yml"])]
+    #[case::exported("export COMPOSE_FILE='compose.yml:compose.db.yml'\n", &["compose.yml", "compose.db.yml"])]
+    fn compose_file_is_read_from_env_sample(#[case] env: &str, #[case] files: &[&str]) {
+        let compose = Compose::load(Path::new("/nonexistent"), Some(env));
+        assert_eq!(compose.files, files, "{env}");
+    }
+
+    #[test]
+    fn env_sample_values_drop_quotes_and_inline_comments() {
+        let env = parse_env("A=v1 # length=128\nB=\"x # y\"\n# C=no\nexport D=${A}-d\n");
+        assert_eq!(env, [("A".into(), "v1".into()), ("B".into(), "x # y".into()), ("D".into(), "v1-d".into())]);
+    }
+
+    #[test]
+    fn an_overlay_image_wins_and_other_keys_survive() {
+        let merged = merge_all([
+            yaml("services: {app: {image: 'a:1', healthcheck: {test: [CMD, 'true'], interval: 5s}}}"),
+            yaml("services: {app: {image: 'a:2', healthcheck: {test: [CMD, curl]}}, db: {image: 'pg:16'}}"),
+        ]);
+        let app = &merged["services"]["app"];
+        assert_eq!(app["image"], yaml("a:2"));
+        assert_eq!(app["healthcheck"]["test"], yaml("[CMD, curl]"), "the overlay's test replaces, not appends");
+        assert_eq!(app["healthcheck"]["interval"], yaml("5s"));
+        assert_eq!(merged["services"]["db"]["image"], yaml("pg:16"));
+    }
+
+    #[test]
+    fn labels_and_environment_merge_across_list_and_map_forms() {
+        let merged = merge_all([
+            yaml("services: {app: {deploy: {labels: ['traefik.enable=true', 'backupbot.backup=false']}, environment: ['A=1', 'B']}}"),
+            yaml("services: {app: {deploy: {labels: {backupbot.backup: 'true', x.y: 1}}, environment: {C: 3}}}"),
+        ]);
+        let app = &merged["services"]["app"];
+        let labels: Vec<(String, String)> = labels_at(app, true);
+        assert_eq!(labels, [("traefik.enable".into(), "true".into()), ("backupbot.backup".into(), "true".into()), ("x.y".into(), "1".into())]);
+        assert_eq!(app["environment"], yaml("{A: '1', B: null, C: 3}"));
+    }
+
+    #[test]
+    fn top_level_definitions_merge_by_name_and_lists_add_up() {
+        let merged = merge_all([
+            yaml("services: {app: {secrets: [a]}}\nsecrets: {a: {external: true}}\nvolumes: {data: {}}"),
+            yaml("services: {app: {secrets: [b, a]}}\nsecrets: {b: {external: true}}\nnetworks: {internal: {}}"),
+        ]);
+        assert_eq!(merged["services"]["app"]["secrets"], yaml("[a, b]"));
+        for (key, name) in [("secrets", "a"), ("secrets", "b"), ("volumes", "data"), ("networks", "internal")] {
+            assert!(merged[key].get(name).is_some(), "{key}.{name}: {merged:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_overlay_is_one_compose_files_failure_naming_it() {
+        let dir = std::env::temp_dir().join(format!("ccci-lint-overlay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("compose.yml"), GOOD).unwrap();
+        let env = "TYPE=x\nDOMAIN=y\nCOMPOSE_FILE=\"compose.yml:compose.gone.yml\"\n";
+        std::fs::write(dir.join(".env.sample"), env).unwrap();
+        let report = lint_dir(&dir, Some(true));
+        let _ = std::fs::remove_dir_all(&dir);
+        let failed: Vec<&Check> = report.checks.iter().filter(|c| c.status == CheckStatus::Fail).collect();
+        assert_eq!(failed.len(), 1, "{}", report.table());
+        assert_eq!(failed[0].id, "compose-files");
+        assert!(failed[0].message.contains("compose.gone.yml is missing"), "{}", failed[0].message);
+    }
+
+    #[rstest]
+    #[case::from_env_sample("app:${TAG}", &[("TAG", "1.2")], None)]
+    #[case::unset("app:${TAG}", &[], Some("${TAG} has no default"))]
+    #[case::default_beats_env_sample("app:${TAG:-latest}", &[("TAG", "1.2")], Some("`latest`"))]
+    fn a_variable_without_default_takes_the_env_sample_value(#[case] image: &str, #[case] env: &[(&str, &str)], #[case] problem: Option<&str>) {
+        let var = |n: &str| env.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned());
+        let found = unpinned_with(image, &var);
+        match problem {
+            None => assert_eq!(found, None, "{image}"),
+            Some(p) => assert!(found.as_deref().is_some_and(|f| f.contains(p)), "{image}: {found:?}"),
+        }
     }
 
     #[rstest]
