@@ -1,16 +1,29 @@
 //! `cargo xtask lint <recipe dir>`: the L5 rung, static checks of a recipe checkout against
 //! Co-op Cloud conventions (the ones `abra recipe lint` and the deploy tooling rely on).
 //!
+//! It lints the compose a deploy sees: `COMPOSE_FILE` from `.env.sample` (colon-separated, may be
+//! quoted, commented-out lines ignored, `$COMPOSE_FILE` appends; `compose.yml` by default), every
+//! listed file merged in order as `docker stack config` does for the keys the checks read
+//! ([`merge_all`]). Images and label values are read with `${VAR:-default}` resolved to its
+//! default and `${VAR}` to `.env.sample`'s value when it sets one.
+//!
 //! | check | what it wants |
 //! |---|---|
-//! | `compose-version` | `compose.yml` declares `version: "3.8"` |
+//! | `compose-files` | every file `COMPOSE_FILE` lists exists and parses (one failure naming each missing one) |
+//! | `compose-version` | the merged compose declares `version: "3.8"` |
 //! | `app-service` | a service named `app` (abra's default service) |
-//! | `healthchecks` | every service has a healthcheck (convergence depends on it) |
-//! | `image-tags` | every image pinned to a literal tag or digest, never `latest` |
+//! | `healthchecks` | every service of the merge has a healthcheck (convergence depends on it) |
+//! | `image-tags` | every image pinned to a literal tag or digest by its default, never `latest` (`${V:-1.0.6}` passes, `${IMAGE:-x:latest}` fails) |
 //! | `env-sample` | `.env.sample` sets `TYPE` and `DOMAIN` |
 //! | `traefik-enable` | `traefik.enable=true` in the app's `deploy.labels` |
 //! | `version-label` | a `coop-cloud.${STACK_NAME}.version` label (what abra reads back) |
-//! | `backupbot` | a `backupbot.backup` label when `recipe.toml` says `[backup] capable = true` |
+//! | `backupbot` | a `backupbot.backup` label (on by default) when `recipe.toml` says `[backup] capable = true` |
+//!
+//! Each check is one line, naming every offending service in it. One cause fails one check: when
+//! the compose files cannot be read every compose check skips naming `compose-files`; with no
+//! `app` (or no services) `traefik-enable` (and `healthchecks`, `image-tags`) skip naming
+//! `app-service`; `backupbot` skips saying why when the recipe is not backup-capable or no
+//! `recipe.toml` is known.
 //!
 //! Given a recipe crate (`recipes/<name>`, recognised by its `recipe.toml`), it checks the crate
 //! first and then its testbed fixture head (`testbed/recipes/<fixture>/head`) with the checks

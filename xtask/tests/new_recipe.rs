@@ -142,7 +142,7 @@ async fn new_recipe_in_a_clone_regenerates_the_matrix_and_lints_clean() {
 
     let lint = run(xtask(&repo, &["lint", "recipes/demo-probe"])).await;
     assert_eq!(lint.code, Some(0), "{lint:?}");
-    assert!(lint.stdout.contains("lint: 0 of 11 checks failed"), "{}", lint.stdout);
+    assert!(lint.stdout.contains("lint: 0 of 12 checks failed"), "{}", lint.stdout);
 
     let status_before = git(&repo, &["status", "--porcelain", "--untracked-files=all"]);
     let again = run(xtask(&repo, &["new-recipe", "demo-probe"])).await;
