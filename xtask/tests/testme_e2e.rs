@@ -184,7 +184,7 @@ fn check_artifacts(artifacts: &Path, run_id: &str, head: &str, status_descriptio
     let summary = std::fs::read_to_string(artifacts.join("summary.md")).unwrap();
     assert!(summary.contains("#### ✅ custom-html: L5 lint"), "{summary}");
     let lint = std::fs::read_to_string(artifacts.join("lint-custom-html.txt")).unwrap();
-    assert!(lint.contains("lint: 0 of 8 checks failed"), "{lint}");
+    assert!(lint.contains("lint: 0 of 9 checks failed"), "{lint}");
 }
 
 /// A run that cannot test the recipe (here: the PR head cannot be fetched) reports `error`,
