@@ -86,7 +86,7 @@ pub(crate) fn converge_blocking<T>(
             Err(last) if start.elapsed() >= timeout => {
                 return Err(HarnessError::Timeout { what: what.to_owned(), waited: start.elapsed(), last });
             }
-            Err(_) => std::thread::sleep(every),
+            Err(_) => std::thread::sleep(every), // poll step, bounded by `timeout` above
         }
     }
 }

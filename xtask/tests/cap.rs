@@ -49,7 +49,7 @@ fn two_runs_under(cap: usize, root: &Path) -> anyhow::Result<usize> {
                     most = seen.len();
                     eprintln!("cap {cap}: {most} stacks at once: {seen:?}");
                 }
-                std::thread::sleep(every);
+                std::thread::sleep(every); // sampling rate, not a wait for a state: ends with the runs
             }
             most
         })
