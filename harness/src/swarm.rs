@@ -587,9 +587,12 @@ impl Swarm {
         Ok(out)
     }
 
-    /// Removes everything carrying `label`, in the order `docker stack rm` would, then waits
-    /// until the containers are gone before removing volumes and networks (they are "in use"
-    /// until then). Idempotent: resources already gone are skipped.
+    /// Removes everything carrying `label`, in the order `docker stack rm` would, and looks
+    /// again until nothing of it is listed: services first, then their containers, and only
+    /// once no container is left the volumes, secrets, configs and networks (they are "in
+    /// use" until then). Each pass removes whatever it finds, so a volume the engine creates
+    /// for a task it was still preparing when its service went is removed by the next pass.
+    /// Idempotent: resources already gone are skipped.
     pub async fn remove_labelled(&self, label: &str, timeout: Duration, every: Duration) -> Result<Removed> {
         self.remove_labelled_keeping(label, &[], timeout, every).await
     }
@@ -598,10 +601,38 @@ impl Swarm {
     /// `config`, ...) in place: a wipe removes the data, not what a redeploy reuses (Swarm
     /// removes networks asynchronously, and a redeploy racing that removal fails).
     pub async fn remove_labelled_keeping(&self, label: &str, keep: &[&str], timeout: Duration, every: Duration) -> Result<Removed> {
-        let mut removed = Removed::default();
         // Task containers carry the stack namespace, not the service's deploy labels: note
         // the namespaces of the services we remove to find their containers.
-        let mut namespaces = vec![];
+        let namespaces = std::sync::Mutex::new(label.strip_prefix(&format!("{STACK_LABEL}=")).map(str::to_owned).into_iter().collect::<Vec<_>>());
+        let removed = std::sync::Mutex::new(Removed::default());
+        poll(&format!("everything of {label} to be gone"), timeout, every, || async {
+            match self.removal_pass(label, keep, &namespaces, &removed).await {
+                Ok(left) if left.is_empty() => Step::Done(()),
+                Ok(left) => Step::Pending(left.join(", ")),
+                Err(e) => Step::Fail(e),
+            }
+        })
+        .await?;
+        Ok(removed.into_inner().expect("not poisoned"))
+    }
+
+    /// One pass of [`Swarm::remove_labelled_keeping`]: removes what it can of what is listed
+    /// now and returns what was still there (with the engine's reason where it refused).
+    async fn removal_pass(&self, label: &str, keep: &[&str], namespaces: &std::sync::Mutex<Vec<String>>, removed: &std::sync::Mutex<Removed>) -> Result<Vec<String>> {
+        let note = |kind: &str, name: String| {
+            let mut removed = removed.lock().expect("not poisoned");
+            let list = match kind {
+                "service" => &mut removed.services,
+                "container" => &mut removed.containers,
+                "volume" => &mut removed.volumes,
+                "secret" => &mut removed.secrets,
+                "config" => &mut removed.configs,
+                _ => &mut removed.networks,
+            };
+            if !list.contains(&name) {
+                list.push(name);
+            }
+        };
         let services = self
             .docker
             .list_services(Some(ListServicesOptions { filters: Some(filters(&[("label", label.to_owned())])), status: None }))
@@ -611,113 +642,67 @@ impl Swarm {
             let spec = service.spec.unwrap_or_default();
             let name = spec.name.unwrap_or_default();
             if let Some(ns) = spec.labels.as_ref().and_then(|l| l.get(STACK_LABEL)) {
-                namespaces.push(ns.clone());
+                let mut namespaces = namespaces.lock().expect("not poisoned");
+                if !namespaces.contains(ns) {
+                    namespaces.push(ns.clone());
+                }
             }
             match self.docker.delete_service(&name).await {
-                Ok(()) => removed.services.push(name),
+                Ok(()) => note("service", name),
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(HarnessError::infra(format!("removing service {name}"), e)),
             }
         }
-        if let Some(ns) = label.strip_prefix(&format!("{STACK_LABEL}=")) {
-            namespaces.push(ns.to_owned());
-        }
-        namespaces.sort();
-        namespaces.dedup();
-        let removed_containers = std::sync::Mutex::new(vec![]);
-        poll(&format!("containers of {label} to stop"), timeout, every, || async {
-            let mut containers: Vec<String> = match self.find(label).await {
-                Ok(found) => found.into_iter().filter(|(k, _, _)| *k == "container").map(|(_, n, _)| n).collect(),
-                Err(e) => return Step::Fail(e),
-            };
-            for ns in &namespaces {
-                match self.containers_with(&format!("{STACK_LABEL}={ns}")).await {
-                    Ok(more) => containers.extend(more),
-                    Err(e) => return Step::Fail(e),
-                }
-            }
-            containers.sort();
-            containers.dedup();
-            if containers.is_empty() {
-                return Step::Done(());
-            }
-            for id in &containers {
-                let options = RemoveContainerOptions { force: true, v: false, link: false };
-                // Gone already, or "removal already in progress": look again next poll.
-                if self.docker.remove_container(id, Some(options)).await.is_ok() {
-                    let mut done = removed_containers.lock().expect("not poisoned");
-                    if !done.contains(id) {
-                        done.push(id.clone());
-                    }
-                }
-            }
-            Step::Pending(format!("{} still present", containers.len()))
-        })
-        .await?;
-        removed.containers = removed_containers.into_inner().expect("not poisoned");
-        let mut pending = self.find(label).await?;
+        let mut found = self.find(label).await?;
+        let namespaces = namespaces.lock().expect("not poisoned").clone();
         for ns in &namespaces {
-            for found in self.find(&format!("{STACK_LABEL}={ns}")).await? {
-                if !pending.contains(&found) {
-                    pending.push(found);
+            for more in self.find(&format!("{STACK_LABEL}={ns}")).await? {
+                if !found.contains(&more) {
+                    found.push(more);
                 }
             }
         }
-        pending.retain(|(kind, _, _)| matches!(*kind, "volume" | "secret" | "config" | "network") && !keep.contains(kind));
-        let pending = std::sync::Mutex::new(pending);
-        let removed = std::sync::Mutex::new(removed);
-        poll(&format!("volumes, secrets, configs and networks of {label} to go"), timeout, every, || async {
-            let todo = std::mem::take(&mut *pending.lock().expect("not poisoned"));
-            let mut still = vec![];
-            for (kind, name, run) in todo {
-                let result = match kind {
-                    "volume" => self.docker.remove_volume(&name, Some(RemoveVolumeOptions { force: true })).await,
-                    "secret" => self.docker.delete_secret(&name).await,
-                    "config" => self.docker.delete_config(&name).await,
-                    _ => self.docker.remove_network(&name).await,
-                };
-                match result {
-                    Ok(()) => {
-                        let mut removed = removed.lock().expect("not poisoned");
-                        match kind {
-                            "volume" => removed.volumes.push(name),
-                            "secret" => removed.secrets.push(name),
-                            "config" => removed.configs.push(name),
-                            _ => removed.networks.push(name),
-                        }
-                    }
-                    Err(e) if is_not_found(&e) => {}
-                    // "in use" while the engine finishes tearing a task down: retry.
-                    Err(e) => still.push((kind, name, format!("{run}: {e}"))),
+        found.retain(|(kind, _, _)| !keep.contains(kind));
+        let containers: Vec<String> = found.iter().filter(|(k, _, _)| *k == "container").map(|(_, n, _)| n.clone()).collect();
+        let mut left = vec![];
+        for id in containers {
+            let options = RemoveContainerOptions { force: true, v: false, link: false };
+            // Gone already, or "removal already in progress": look again next pass.
+            match self.docker.remove_container(&id, Some(options)).await {
+                Ok(()) => note("container", id.clone()),
+                Err(e) if is_not_found(&e) => continue,
+                Err(_) => {}
+            }
+            left.push(format!("container {id}"));
+        }
+        if !left.is_empty() {
+            return Ok(left);
+        }
+        for (kind, name, run) in found {
+            let result = match kind {
+                "service" | "container" => {
+                    left.push(format!("{kind} {name}"));
+                    continue;
                 }
-            }
-            if still.is_empty() {
-                return Step::Done(());
-            }
-            let last = still.iter().map(|(k, n, e)| format!("{k} {n} ({e})")).collect::<Vec<_>>().join(", ");
-            *pending.lock().expect("not poisoned") = still.into_iter().map(|(k, n, _)| (k, n, String::new())).collect();
-            Step::Pending(last)
-        })
-        .await?;
-        // Swarm removes overlay networks (and their tasks' traces) asynchronously: "removed"
-        // means gone, so look until nothing of the label is listed any more.
-        poll(&format!("everything of {label} to be gone"), timeout, every, || async {
-            match self.find(label).await {
-                Ok(left) => {
-                    let left: Vec<String> = left.into_iter().filter(|(kind, _, _)| !keep.contains(kind)).map(|(k, n, _)| format!("{k} {n}")).collect();
-                    if left.is_empty() { Step::Done(()) } else { Step::Pending(left.join(", ")) }
+                "volume" => self.docker.remove_volume(&name, Some(RemoveVolumeOptions { force: true })).await,
+                "secret" => self.docker.delete_secret(&name).await,
+                "config" => self.docker.delete_config(&name).await,
+                _ => self.docker.remove_network(&name).await,
+            };
+            match result {
+                // Swarm removes overlay networks asynchronously: "removed" means gone, so the
+                // next pass looks again.
+                Ok(()) if kind == "network" => {
+                    note(kind, name.clone());
+                    left.push(format!("network {name} (being removed)"));
                 }
-                Err(e) => Step::Fail(e),
+                Ok(()) => note(kind, name),
+                Err(e) if is_not_found(&e) => {}
+                // "in use" while the engine finishes tearing a task down: retry.
+                Err(e) => left.push(format!("{kind} {name} ({run}: {e})")),
             }
-        })
-        .await?;
-        Ok(removed.into_inner().expect("not poisoned"))
-    }
-
-    async fn containers_with(&self, label: &str) -> Result<Vec<String>> {
-        let options = ListContainersOptions { all: true, filters: Some(filters(&[("label", label.to_owned())])), ..Default::default() };
-        let list = self.docker.list_containers(Some(options)).await.infra(|| "listing containers".into())?;
-        Ok(list.into_iter().filter_map(|c| c.id).collect())
+        }
+        Ok(left)
     }
 }
 
