@@ -10,7 +10,8 @@
 //!   the results `cargo xtask test` records;
 //! - [`matrix`]: `.drone.yml`, generated and checked;
 //! - [`gitea`], [`pr`], [`pr_checkout`], [`pr_lock`]: the pieces `testme` is made of;
-//! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job.
+//! - [`run_tests`]: `cargo xtask test <recipe>...`, the local main job;
+//! - [`mutants`]: `cargo xtask mutants <recipe>`, the recipe's suite against broken copies of it.
 //!
 //! xtask links the harness but never a recipe crate: recipes are found through
 //! `cargo metadata` ([`workspace`]) and run as cargo packages.
@@ -22,6 +23,7 @@ pub mod gitea;
 pub mod junit;
 pub mod lint;
 pub mod matrix;
+pub mod mutants;
 pub mod new_recipe;
 pub mod pr;
 pub mod pr_checkout;

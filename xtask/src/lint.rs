@@ -442,7 +442,7 @@ pub fn compose_files(compose: &Compose) -> Check {
     }
 }
 
-fn services(compose: &Value) -> Vec<(String, &Value)> {
+pub(crate) fn services(compose: &Value) -> Vec<(String, &Value)> {
     compose
         .get("services")
         .and_then(Value::as_mapping)
@@ -461,7 +461,7 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 /// Labels under `key` (`labels` or `deploy.labels`), list or map form, as (name, value).
-fn labels_at(service: &Value, deploy: bool) -> Vec<(String, String)> {
+pub(crate) fn labels_at(service: &Value, deploy: bool) -> Vec<(String, String)> {
     let holder = if deploy { service.get("deploy") } else { Some(service) };
     let Some(labels) = holder.and_then(|h| h.get("labels")) else { return vec![] };
     match labels {

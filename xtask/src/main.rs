@@ -9,7 +9,8 @@
 //! - `testbed up|status|down`: the offline single-node Swarm with the fixture images;
 //! - `test <recipe>...`: runs recipe suites as one run (janitor first, teardown after);
 //! - `janitor`: removes resources of runs that are gone or past their deadline;
-//! - `bench <recipe>`: a suite's wall time against its deployments' bare cold starts, as a ratio.
+//! - `bench <recipe>`: a suite's wall time against its deployments' bare cold starts, as a ratio;
+//! - `mutants <recipe>`: the suite run against broken copies of the recipe; every one must fail it.
 //!
 //! The work lives in the `xtask` library (`src/lib.rs`); this file parses arguments. Errors
 //! print as one `error: ...` line and exit non-zero.
@@ -18,7 +19,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::ops::{JanitorOptions, RunConfig};
-use xtask::{affected, bench, coverage, lint, matrix, new_recipe, run_tests, testme, workspace::Workspace};
+use xtask::{affected, bench, coverage, lint, matrix, mutants, new_recipe, run_tests, testme, workspace::Workspace};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Tasks of the Co-op Cloud recipe CI")]
@@ -78,6 +79,9 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Runs the recipe's suite against each mutant of its catalogue (a realistic breakage of
+    /// its head); exits non-zero if one that applies survives.
+    Mutants(mutants::MutantsArgs),
     /// Removes resources of runs whose owner is gone or whose deadline passed.
     Janitor {
         /// Only this run.
@@ -145,6 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Testbed { action: TestbedAction::Down } => harness::ops::down(&config()?).await?,
         Command::Test(args) => return run_tests::run(args).await,
         Command::Bench { recipe, rounds } => bench::run(&recipe, rounds).await?,
+        Command::Mutants(args) => return mutants::run(args).await,
         Command::Janitor { run, force } => {
             let config = config()?;
             let reaped = harness::ops::janitor(&config, &harness::ops::platform(&config), &JanitorOptions { run, force }).await?;

@@ -63,13 +63,20 @@ pub struct TestResult {
     pub message: Option<String>,
 }
 
-fn first_line(case: &Case) -> Option<String> {
-    let from_text = case
-        .text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("Error:") || l.contains("panicked at") || l.starts_with("assertion") || l.contains(harness::UNVERIFIED_MARKER));
-    let line = from_text.map(str::to_owned).or_else(|| case.message.clone())?;
+pub(crate) fn first_line(case: &Case) -> Option<String> {
+    let lines: Vec<&str> = case.text.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Error:") || l.contains("panicked at") || l.starts_with("assertion") || l.contains(harness::UNVERIFIED_MARKER));
+    // A panic's message is on the line after `panicked at <file>:<line>:<col>:`.
+    let from_text = at.map(|i| match lines[i].contains("panicked at") {
+        true => match lines[i + 1..].iter().find(|l| !l.is_empty()) {
+            Some(message) => format!("{} {message}", lines[i]),
+            None => lines[i].to_owned(),
+        },
+        false => lines[i].to_owned(),
+    });
+    let line = from_text.or_else(|| case.message.clone())?;
     let mut line = line.trim().to_owned();
     if line.len() > 300 {
         let mut end = 300;
@@ -566,7 +573,7 @@ mod tests {
     fn failure_lines_are_kept_for_the_report() {
         let r = run("pfpu", true, Some(true));
         let upgrade = r.tests.iter().find(|t| t.stage == "upgrade").unwrap();
-        assert_eq!(upgrade.message.as_deref(), Some("thread 't' panicked at x.rs:1:1:"));
+        assert_eq!(upgrade.message.as_deref(), Some("thread 't' panicked at x.rs:1:1: assertion failed: marker present"), "a panic's line carries its message");
         let functional = r.tests.iter().find(|t| t.stage == "functional").unwrap();
         assert!(functional.message.as_deref().unwrap().contains("[unverified] infrastructure"));
         assert!(r.tests.iter().find(|t| t.stage == "install").unwrap().message.is_none());
@@ -582,7 +589,7 @@ mod tests {
         let md = recipe_section(&r, &info());
         assert!(md.starts_with("#### ❌ x: L1 install\n2 passed, 1 failed, 1 unverified · head `abc1234` · run `pr7-abc1234-1`"), "{md}");
         assert!(md.contains("| L2 upgrade | ❌ fail | 0 of 1 passed |"), "{md}");
-        assert!(md.contains("- ❌ fail `upgrade::t`: `thread 't' panicked at x.rs:1:1:`"), "{md}");
+        assert!(md.contains("- ❌ fail `upgrade::t`: `thread 't' panicked at x.rs:1:1: assertion failed: marker present`"), "{md}");
         assert!(md.contains("- ❌ lint `image-tags`: m"), "{md}");
         assert!(md.contains("<details><summary>4 tests</summary>"), "{md}");
     }

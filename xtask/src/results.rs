@@ -146,6 +146,42 @@ pub fn nextest_junit_path(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(target.join("nextest").join("ci").join(file))
 }
 
+/// The workspace's nextest config with a store directory of its own under `dir`, written to
+/// `dir/nextest-<label>.toml`, so that concurrent runs never write the same junit.xml.
+/// Returns the config file and where `--profile ci` will write its JUnit.
+pub fn private_nextest_config(root: &Path, dir: &Path, label: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let store = dir.join(format!("nextest-{label}"));
+    let repo_config = root.join(".config/nextest.toml");
+    let mut table: toml::Table = match std::fs::read_to_string(&repo_config) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("parsing {}", repo_config.display()))?,
+        Err(_) => toml::Table::new(),
+    };
+    let mut store_table = toml::Table::new();
+    store_table.insert("dir".into(), toml::Value::String(store.display().to_string()));
+    table.insert("store".into(), toml::Value::Table(store_table));
+    let junit = table
+        .entry("profile")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .and_then(|p| p.entry("ci").or_insert_with(|| toml::Value::Table(toml::Table::new())).as_table_mut())
+        .and_then(|ci| ci.entry("junit").or_insert_with(|| toml::Value::Table(toml::Table::new())).as_table_mut())
+        .context("the nextest config's profile.ci.junit is not a table")?;
+    let file = junit.entry("path").or_insert_with(|| toml::Value::String("junit.xml".into())).as_str().unwrap_or("junit.xml").to_owned();
+    let config_path = dir.join(format!("nextest-{label}.toml"));
+    std::fs::write(&config_path, toml::to_string(&table)?).context("writing the run's nextest config")?;
+    Ok((config_path, store.join("ci").join(file)))
+}
+
+/// An enclosing nextest's `NEXTEST_*` variables would make a nested `cargo nextest run`
+/// join its run; a runner started by xtask must not see them.
+pub fn clear_nextest_env(cmd: &mut tokio::process::Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("NEXTEST") {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
 /// After the test runner of `cargo xtask test` exited: evaluates each package of the run from
 /// the JUnit the runner wrote (when `nextest` and written after `started`) and the lint of the
 /// recipe's fixture head, and records it. Returns the written records.

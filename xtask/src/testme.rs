@@ -69,6 +69,11 @@ pub struct TestmeArgs {
     /// Skip `testbed up` (a cc-ci host with its own Swarm and Traefik).
     #[arg(long)]
     pub no_testbed: bool,
+    /// After the tests of a recipe PR, run the recipe's mutants against the PR head
+    /// (`cargo xtask mutants`); the report cites the kill rate, and one that survives fails
+    /// the run.
+    #[arg(long)]
+    pub mutants: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -224,18 +229,51 @@ pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = &teardown {
         println!("testme: teardown failed (the janitor will retry): {e:#}");
     }
+    let mut notes: BTreeMap<String, String> = BTreeMap::new();
+    let mut mutants_failed = false;
+    if args.mutants {
+        match kind {
+            Kind::Recipe => {
+                for recipe in recipes.iter().filter(|r| r.name == recipe_name) {
+                    let note = mutants_of_head(&config, recipe, &pr_ref, &artifacts).await;
+                    mutants_failed |= note.0;
+                    notes.insert(recipe.package.clone(), note.1);
+                }
+            }
+            Kind::Project => println!("testme: --mutants: only a recipe PR has a head to mutate; none run"),
+        }
+    }
     let info = run_info(&config, &pr, started_unix, started, &artifacts, &reporter);
     write_results(&artifacts, &pr, kind, &decision, &info, &results, &runs)?;
-    let summary = reporter.summary(&results, &info);
+    let summary = reporter.summary(&results, &info, &notes);
     std::fs::write(artifacts.join("summary.md"), &summary).context("writing summary.md")?;
     for r in &results {
         println!("testme: {}: {} ({})", r.recipe, r.description, r.verdict.state().as_str());
     }
-    reporter.finished(&results, &info).await?;
+    reporter.finished(&results, &info, &notes).await?;
     drop(locks);
     println!("testme: results: {}", artifacts.join("results.json").display());
     let verdict = results.iter().fold(Verdict::Success, |v, r| v.worst(r.verdict));
-    Ok(if verdict == Verdict::Success { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if verdict == Verdict::Success && !mutants_failed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `--mutants`: the recipe's mutants against the PR head checkout, each as a run of its own.
+/// Returns whether one was not killed (or they could not run), and the line for the report.
+async fn mutants_of_head(config: &RunConfig, recipe: &RecipeCrate, pr_ref: &PrRef, artifacts: &Path) -> (bool, String) {
+    let mut base = config.clone();
+    base.recipe_repo = Some(config.run_dir().join("checkout").join(&pr_ref.repo));
+    println!("testme: running the mutants of {} against the PR head", recipe.name);
+    match crate::mutants::run_for(&base, &recipe.name, &crate::mutants::Options::default()).await {
+        Ok(Some(record)) => {
+            print!("{}", crate::mutants::table(&record));
+            if let Err(e) = crate::mutants::write_record(&artifacts.join(format!("mutants-{}.json", recipe.name)), &record) {
+                println!("testme: mutants of {} not recorded: {e:#}", recipe.name);
+            }
+            (record.fails(), record.kill_line())
+        }
+        Ok(None) => (false, String::new()),
+        Err(e) => (true, format!("Mutants: not run: {}", one_line(&format!("{e:#}")))),
+    }
 }
 
 enum Trigger {
@@ -424,41 +462,16 @@ async fn nextest(
     artifacts: &Path,
     label: &str,
 ) -> anyhow::Result<(Option<i32>, Option<String>)> {
-    // The repository's nextest config with this run's own store directory, so concurrent runs
-    // of different PRs never write the same junit.xml.
-    let store = artifacts.join(format!("nextest-{label}"));
-    let repo_config = ws.root.join(".config/nextest.toml");
-    let mut table: toml::Table = match std::fs::read_to_string(&repo_config) {
-        Ok(text) => toml::from_str(&text).with_context(|| format!("parsing {}", repo_config.display()))?,
-        Err(_) => toml::Table::new(),
-    };
-    let mut store_table = toml::Table::new();
-    store_table.insert("dir".into(), toml::Value::String(store.display().to_string()));
-    table.insert("store".into(), toml::Value::Table(store_table));
-    let profiles = table.entry("profile").or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    if let Some(profiles) = profiles.as_table_mut() {
-        let ci = profiles.entry("ci").or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let Some(ci) = ci.as_table_mut() {
-            let junit = ci.entry("junit").or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let Some(junit) = junit.as_table_mut() {
-                junit.entry("path").or_insert_with(|| toml::Value::String("junit.xml".into()));
-            }
-        }
-    }
-    let config_path = artifacts.join(format!("nextest-{label}.toml"));
-    std::fs::write(&config_path, toml::to_string(&table)?).context("writing the run's nextest config")?;
-    let junit_file = table["profile"]["ci"]["junit"]["path"].as_str().unwrap_or("junit.xml").to_owned();
+    // This run's own store directory, so concurrent runs of different PRs never write the same
+    // junit.xml.
+    let (config_path, junit_path) = crate::results::private_nextest_config(&ws.root, artifacts, label)?;
 
     let mut cmd = tokio::process::Command::new(crate::cargo_bin());
     cmd.current_dir(&ws.root).args(["nextest", "run", "--profile", "ci", "--no-fail-fast", "--config-file"]).arg(&config_path);
     for p in packages {
         cmd.args(["-p", p]);
     }
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("NEXTEST") {
-            cmd.env_remove(&key);
-        }
-    }
+    crate::results::clear_nextest_env(&mut cmd);
     // Recipe suites have no business with the bot's token.
     cmd.env_remove("GITEA_TOKEN");
     cmd.env("CCCI_RUN_ID", &config.run_id)
@@ -480,7 +493,7 @@ async fn nextest(
     let started = Instant::now();
     let status = cmd.status().await.context("starting cargo nextest")?;
     println!("testme: cargo nextest finished in {:.0}s ({status})", started.elapsed().as_secs_f64());
-    let junit = std::fs::read_to_string(store.join("ci").join(junit_file)).ok();
+    let junit = std::fs::read_to_string(&junit_path).ok();
     Ok((status.code(), junit))
 }
 
@@ -657,13 +670,27 @@ impl<'a> Reporter<'a> {
         self.update_comment(&updates).await
     }
 
-    fn summary(&self, results: &[RecipeResult], info: &RunInfo) -> String {
-        let updates: Vec<(String, String)> = results.iter().map(|r| (r.package.clone(), report::recipe_section(r, info))).collect();
+    /// Each recipe's section, with its note (the mutants' kill rate) when there is one.
+    fn sections(results: &[RecipeResult], info: &RunInfo, notes: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        results
+            .iter()
+            .map(|r| {
+                let mut section = report::recipe_section(r, info);
+                if let Some(note) = notes.get(&r.package).filter(|n| !n.is_empty()) {
+                    section.push_str(&format!("\n\n{note}\n"));
+                }
+                (r.package.clone(), section)
+            })
+            .collect()
+    }
+
+    fn summary(&self, results: &[RecipeResult], info: &RunInfo, notes: &BTreeMap<String, String>) -> String {
+        let updates = Self::sections(results, info, notes);
         report::compose_comment(None, &self.header(), &updates, &[])
     }
 
-    async fn finished(&self, results: &[RecipeResult], info: &RunInfo) -> anyhow::Result<()> {
-        let updates: Vec<(String, String)> = results.iter().map(|r| (r.package.clone(), report::recipe_section(r, info))).collect();
+    async fn finished(&self, results: &[RecipeResult], info: &RunInfo, notes: &BTreeMap<String, String>) -> anyhow::Result<()> {
+        let updates = Self::sections(results, info, notes);
         self.update_comment(&updates).await?;
         for r in results {
             self.status(&Self::context(&r.recipe), r.verdict.state(), &r.description).await?;
