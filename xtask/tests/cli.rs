@@ -115,3 +115,24 @@ async fn a_broken_recipe_toml_is_one_line_naming_file_line_and_key() {
     assert!(line.contains("recipes/custom-html/recipe.toml:") && line.contains(": backup: "), "{line}");
     assert!(!out.stdout.contains("run "), "a run was started: {out:?}");
 }
+
+/// `mutants --list` reads the catalogue against the fixture without deploying anything: what
+/// applies, and for the rest the reason.
+#[tokio::test]
+async fn mutants_list_says_which_apply_to_custom_html_and_why_the_others_do_not() {
+    let out = run(xtask(&workspace_root(), &["mutants", "custom-html", "--list", "--no-testbed"])).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for id in ["head-image-repinned", "version-label-not-bumped", "backup-labels-removed", "backup-path-wrong", "volume-dropped", "healthcheck-never-passes", "fallback-page"] {
+        assert!(out.stdout.lines().any(|l| l.starts_with(id) && l.contains("applies")), "{id} should apply:\n{}", out.stdout);
+    }
+    assert!(out.stdout.lines().any(|l| l.starts_with("secret-not-mounted") && l.contains("n/a: no service mounts a secret")), "{}", out.stdout);
+    assert!(out.stdout.lines().any(|l| l.starts_with("oidc-secret-dropped") && l.contains("n/a: recipe.toml has no [sso] section")), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn mutants_of_an_unknown_mutant_name_the_catalogue_in_one_line() {
+    let out = run(xtask(&workspace_root(), &["mutants", "custom-html", "--only", "no-such-mutant", "--no-testbed"])).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("no mutant \"no-such-mutant\": the catalogue has head-image-repinned,"), "{out:?}");
+}

@@ -636,4 +636,22 @@ services:
             assert!(matches!(m.apply(r).unwrap(), Applied::NotApplicable(why) if why.contains("[sso]")));
         });
     }
+
+    #[test]
+    fn a_recipe_s_own_mutant_whose_text_left_the_head_is_stale() {
+        with_recipe(true, |r| {
+            let crate_dir = r.head.parent().unwrap().join("crate");
+            std::fs::create_dir_all(crate_dir.join("mutants")).unwrap();
+            let own_toml = "about = \"x\"\nstages = [\"functional\"]\n[[edit]]\nfile = \"compose.yml\"\nfind = \"image: nginx:9\"\nreplace = \"image: nginx:8\"\n";
+            std::fs::write(crate_dir.join("mutants/gone.toml"), own_toml).unwrap();
+            let mutants = own(&crate_dir).unwrap();
+            assert_eq!(mutants.len(), 1);
+            assert!(mutants[0].is_own() && mutants[0].id == "gone");
+            let err = mutants[0].apply(r).unwrap_err().to_string();
+            assert!(err.contains("occurs 0 times") && err.contains("stale"), "{err}");
+            std::fs::write(crate_dir.join("mutants/gone.toml"), own_toml.replace("nginx:9", "nginx:1.22.2")).unwrap();
+            let Applied::Files(files) = own(&crate_dir).unwrap()[0].apply(r).unwrap() else { panic!("applies") };
+            assert!(files[0].1.contains("image: nginx:8"));
+        });
+    }
 }
