@@ -67,17 +67,22 @@ impl FileLock {
                 }
                 if let Some(holder) = wait.holder {
                     use std::os::unix::fs::FileExt as _;
-                    if let Err(e) = lock.file.set_len(0).and_then(|()| lock.file.write_all_at(holder.as_bytes(), 0)) {
+                    // Write, then cut to length: a reader never sees an empty record in between.
+                    if let Err(e) = lock.file.write_all_at(holder.as_bytes(), 0).and_then(|()| lock.file.set_len(holder.len() as u64)) {
                         return Step::Fail(HarnessError::infra(format!("recording the holder of {}", path.display()), e));
                     }
                 }
                 return Step::Done(lock);
             }
-            if last.is_none_or(|at| at.elapsed() >= wait.report_every) {
-                report(format!("waiting for {} ({:.0}s so far): {}", wait.what, start.elapsed().as_secs_f64(), held_by(path)));
+            let holder = held_by(path);
+            // A holder takes the lock before it writes its record: give the record a moment to
+            // appear so the first line can say whom we wait for.
+            let record_due = !holder.ends_with(UNKNOWN_HOLDER) || start.elapsed() >= HOLDER_RECORD_GRACE;
+            if record_due && last.is_none_or(|at| at.elapsed() >= wait.report_every) {
+                report(format!("waiting for {} ({:.0}s so far): {holder}", wait.what, start.elapsed().as_secs_f64()));
                 **last = Some(Instant::now());
             }
-            Step::Pending(held_by(path))
+            Step::Pending(holder)
         })
         .await
     }
@@ -113,11 +118,16 @@ pub struct Wait<'a> {
     pub report_every: Duration,
 }
 
+const UNKNOWN_HOLDER: &str = "is held by another process";
+
+/// How long a waiter gives a new holder to write its record before it reports an unknown one.
+const HOLDER_RECORD_GRACE: Duration = Duration::from_secs(2);
+
 /// "held by <holder>" from the lock file, or a plain "held by another process".
 pub fn held_by(path: &Path) -> String {
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => format!("held by {}", text.trim()),
-        _ => format!("{} is held by another process", path.display()),
+        _ => format!("{} {UNKNOWN_HOLDER}", path.display()),
     }
 }
 
@@ -142,6 +152,32 @@ mod tests {
         assert!(FileLock::try_exclusive(&path).unwrap().is_none());
         drop(lock);
         assert!(!is_held(&path));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A holder takes the lock a moment before it writes its record; the waiter's first line
+    /// must still name it (a waiter that read the empty file once said "another process").
+    #[tokio::test]
+    async fn the_first_waiting_line_names_a_holder_that_writes_its_record_late() {
+        let dir = std::env::temp_dir().join(format!("ccci-lock-late-{}", std::process::id()));
+        let path = dir.join("b.lock");
+        let held = FileLock::try_exclusive(&path).unwrap().expect("free lock");
+        let writer = {
+            let path = path.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await; // the holder's delay under test
+                std::fs::write(&path, "run pr7-late (pid 1)").unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await; // then it holds a while longer
+                drop(held);
+            })
+        };
+        let mut lines = Vec::new();
+        let wait = Wait { what: "the test lock", timeout: Duration::from_secs(10), holder: Some("run pr7-next (pid 2)"), report_every: Duration::from_secs(30) };
+        let lock = FileLock::wait(&path, &wait, |line| lines.push(line)).await.expect("the lock is released");
+        writer.await.unwrap();
+        assert!(lines[0].starts_with("waiting for the test lock") && lines[0].ends_with("held by run pr7-late (pid 1)"), "{lines:#?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "run pr7-next (pid 2)", "the new holder's record replaces the old one whole");
+        drop(lock);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

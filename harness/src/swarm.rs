@@ -49,6 +49,9 @@ pub struct ServiceState {
     pub ready: u64,
     /// Running tasks still waiting for their first healthy check.
     pub starting: u64,
+    /// Tasks still running that Swarm is replacing or stopping (an update's old task under
+    /// `order: start-first`): until they stop, the proxy may still send requests to them.
+    pub retiring: u64,
     /// Tasks of the current image that failed, newest first: `state: error`.
     pub failures: Vec<String>,
     /// No task of the current image runs or will run: the last one ended and Swarm will not
@@ -59,7 +62,7 @@ pub struct ServiceState {
 
 impl ServiceState {
     pub fn converged(&self) -> bool {
-        self.desired > 0 && self.ready >= self.desired
+        self.desired > 0 && self.ready >= self.desired && self.retiring == 0
     }
 }
 
@@ -90,6 +93,9 @@ impl StackState {
                 let mut line = format!("{} {}/{}", s.name, s.ready, s.desired);
                 if s.starting > 0 {
                     let _ = write!(line, " ({} starting)", s.starting);
+                }
+                if s.retiring > 0 {
+                    let _ = write!(line, " ({} old still running)", s.retiring);
                 }
                 if let Some(err) = s.failures.first() {
                     let _ = write!(line, " [last failure: {err}]");
@@ -239,7 +245,7 @@ impl Swarm {
                 Some(replicated) => replicated.replicas.unwrap_or(1).max(0) as u64,
                 None => service.service_status.as_ref().and_then(|s| s.desired_tasks).unwrap_or(0),
             };
-            let mut svc = ServiceState { name: name.clone(), image: image.clone(), desired, ready: 0, starting: 0, failures: vec![], stopped: false };
+            let mut svc = ServiceState { name: name.clone(), image: image.clone(), desired, ready: 0, starting: 0, retiring: 0, failures: vec![], stopped: false };
             let tasks = self.service_tasks(&name).await?;
             // Nothing of the current image is meant to run any more, yet some of it ran (and
             // Swarm is not in the middle of an update or a rollback, which it would finish).
@@ -277,6 +283,7 @@ impl Swarm {
                             None => svc.starting += 1,
                         }
                     }
+                    Some(TaskState::RUNNING) => svc.retiring += 1,
                     Some(s @ (TaskState::FAILED | TaskState::REJECTED)) if current && recent => {
                         let err = status.err.or(status.message).unwrap_or_default();
                         svc.failures.push(format!("{s}: {err}"));
@@ -723,6 +730,7 @@ mod tests {
             desired,
             ready,
             starting: 0,
+            retiring: 0,
             failures: (0..failures).map(|i| format!("failed: exit {i}")).collect(),
             stopped: false,
         }
@@ -747,6 +755,17 @@ mod tests {
         assert!(full.converged());
         let scaled_to_zero = StackState { services: vec![svc("a", 0, 0, 0)] };
         assert!(!scaled_to_zero.converged(), "a service with no desired task is not serving");
+    }
+
+    /// Under `order: start-first` the new task is ready while the old one still runs and the
+    /// proxy still sends it requests: what a test reads then may come from the old release.
+    #[test]
+    fn an_update_has_not_converged_while_an_old_task_still_runs() {
+        let mut overlapping = svc("app", 1, 1, 0);
+        overlapping.retiring = 1;
+        let state = StackState { services: vec![overlapping] };
+        assert!(!state.converged());
+        assert!(state.summary().contains("app 1/1 (1 old still running)"), "{}", state.summary());
     }
 
     #[test]
