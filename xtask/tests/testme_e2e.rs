@@ -222,3 +222,40 @@ async fn a_run_that_cannot_test_reports_error_not_failure() {
     assert_eq!(results["recipes"][0]["verdict"], "error");
     assert_eq!(results["recipes"][0]["level"], 0);
 }
+
+/// `testme --mutants` on a recipe PR: after the suite, the recipe's mutants run against the
+/// PR head checkout, the comment cites the kill rate, and the record is in the artifacts.
+/// About two minutes: one suite run, then each mutant's stages.
+#[tokio::test(flavor = "multi_thread")]
+async fn testme_with_mutants_cites_the_kill_rate_of_the_pr_head() {
+    let server = TempDir::new("gitea-repos-mutants");
+    let bare = server.path().join("custom-html.git");
+    let head = recipe_repository(&workspace_root().join("testbed/recipes/custom-html"), &bare, 9);
+    let owner = format!("e2e-mutants{}", std::process::id());
+    let fake = FakeGitea::start().await;
+    fake.add_user("ccci-bot", false, Some(TOKEN));
+    fake.add_repo(&owner, "custom-html", bare.to_str().unwrap());
+    fake.add_collaborator(&owner, "custom-html", "ccci-bot", "admin");
+    let mut pull = FakePull::new(9, "contributor", &head).with_files(&["compose.yml"]);
+    pull.base_sha = git(&bare, &["rev-parse", "main"]);
+    fake.add_pull(&owner, "custom-html", pull);
+
+    let mut cmd = xtask(&workspace_root(), &["testme", &format!("{owner}/custom-html#9"), "--mutants"]);
+    cmd.env("GITEA_URL", &fake.url).env("GITEA_TOKEN", TOKEN);
+    let out = run(cmd).await;
+    eprintln!("{}", out.all());
+    assert_eq!(out.code, Some(0), "testme --mutants failed:\n{}", out.all());
+    assert!(out.stdout.contains("testme: running the mutants of custom-html against the PR head"), "{}", out.stdout);
+
+    let artifacts = PathBuf::from(out.stdout.lines().find_map(|l| l.split_once("(artifacts: ").map(|x| x.1.trim_end_matches(')').to_owned())).expect("artifacts line"));
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(artifacts.join("mutants-custom-html.json")).unwrap()).unwrap();
+    let (killed, applicable) = (record["killed"].as_u64().unwrap(), record["applicable"].as_u64().unwrap());
+    assert!(applicable >= 6, "the generic catalogue and fallback-page apply to custom-html: {record:#}");
+    assert_eq!(killed, applicable, "every applicable mutant of the PR head is killed: {record:#}");
+    for m in record["mutants"].as_array().unwrap().iter().filter(|m| m["verdict"] == "killed") {
+        assert!(!m["by"].as_array().unwrap().is_empty(), "a kill names its test: {m:#}");
+    }
+    let comments = fake.comments_on(&owner, "custom-html", 9);
+    let bot = comments.iter().find(|c| c.user == "ccci-bot").expect("a bot comment");
+    assert!(bot.body.contains(&format!("Mutants: {killed} of {applicable} applicable killed")), "the comment cites the kill rate:\n{}", bot.body);
+}

@@ -101,6 +101,10 @@ pub struct MutantResult {
     pub stages: Vec<String>,
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// Of a killed mutant, the targeted stages none of whose tests failed: each stage is meant
+    /// to notice on its own (the kill may rest on another stage alone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unnoticed_by: Vec<String>,
     pub secs: f64,
 }
 
@@ -301,6 +305,9 @@ async fn run_in(
         let _ = std::fs::remove_dir_all(&repo);
         let result = result_of(&mutant, verdict, t.elapsed().as_secs_f64());
         println!("  {} ({:.1}s): {}", result.verdict.word(), result.secs, result.verdict.detail());
+        if !result.unnoticed_by.is_empty() {
+            println!("  note: the {} stage did not notice it (its tests passed)", result.unnoticed_by.join(" and "));
+        }
         results.push(result);
     }
 
@@ -333,7 +340,16 @@ impl MutantsRecord {
 }
 
 fn result_of(mutant: &Mutant, verdict: Verdict, secs: f64) -> MutantResult {
-    MutantResult { id: mutant.id.clone(), about: mutant.about.clone(), stages: mutant.stages.clone(), verdict, secs }
+    let unnoticed_by = unnoticed_by(&mutant.stages, &verdict);
+    MutantResult { id: mutant.id.clone(), about: mutant.about.clone(), stages: mutant.stages.clone(), verdict, unnoticed_by, secs }
+}
+
+/// The targeted stages without a failed test, when other stages killed the mutant.
+fn unnoticed_by(stages: &[String], verdict: &Verdict) -> Vec<String> {
+    match verdict {
+        Verdict::Killed { by } => stages.iter().filter(|stage| !by.iter().any(|(test, _)| test.starts_with(&format!("{stage}::")))).cloned().collect(),
+        _ => vec![],
+    }
 }
 
 /// The kill table, as printed and as the closing line says it.
@@ -457,6 +473,16 @@ mod tests {
         assert!(Verdict::Survived { ran: 0 }.fails(), "a stage without tests lets the mutant survive");
         let other_package = StageRun::from_cases(&[case("backup::a", Outcome::Failed, "Error: x")], "recipe-y");
         assert_eq!(other_package.verdict(), Verdict::Survived { ran: 0 });
+    }
+
+    #[test]
+    fn a_kill_names_the_targeted_stages_that_did_not_notice() {
+        let stages = ["backup".to_owned(), "upgrade".to_owned()];
+        let by_backup = Verdict::Killed { by: vec![("backup::a".into(), "Error: no volume".into())] };
+        assert_eq!(unnoticed_by(&stages, &by_backup), ["upgrade"]);
+        let by_both = Verdict::Killed { by: vec![("backup::a".into(), "x".into()), ("upgrade::u".into(), "y".into())] };
+        assert!(unnoticed_by(&stages, &by_both).is_empty());
+        assert!(unnoticed_by(&stages, &Verdict::Survived { ran: 3 }).is_empty(), "a survivor is reported as such, not per stage");
     }
 
     #[test]
