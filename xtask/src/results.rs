@@ -127,25 +127,6 @@ pub fn load_record(state_dir: &Path, recipe: &str) -> anyhow::Result<Option<Reci
     }
 }
 
-/// Where `cargo nextest run --profile ci` writes its JUnit in the workspace at `root`
-/// (`<target dir>/nextest/ci/<junit path of .config/nextest.toml>`).
-pub fn nextest_junit_path(root: &Path) -> anyhow::Result<PathBuf> {
-    let out = std::process::Command::new(crate::cargo_bin())
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
-        .current_dir(root)
-        .output()
-        .context("running cargo metadata")?;
-    anyhow::ensure!(out.status.success(), "cargo metadata in {} failed", root.display());
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
-    let target = PathBuf::from(meta["target_directory"].as_str().context("cargo metadata has no target_directory")?);
-    let config: Option<toml::Table> = std::fs::read_to_string(root.join(".config/nextest.toml")).ok().and_then(|t| toml::from_str(&t).ok());
-    let file = config
-        .as_ref()
-        .and_then(|c| c.get("profile")?.get("ci")?.get("junit")?.get("path")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "junit.xml".into());
-    Ok(target.join("nextest").join("ci").join(file))
-}
-
 /// The workspace's nextest config with a store directory of its own under `dir`, written to
 /// `dir/nextest-<label>.toml`, so that concurrent runs never write the same junit.xml.
 /// Returns the config file and where `--profile ci` will write its JUnit.
@@ -168,6 +149,7 @@ pub fn private_nextest_config(root: &Path, dir: &Path, label: &str) -> anyhow::R
         .context("the nextest config's profile.ci.junit is not a table")?;
     let file = junit.entry("path").or_insert_with(|| toml::Value::String("junit.xml".into())).as_str().unwrap_or("junit.xml").to_owned();
     let config_path = dir.join(format!("nextest-{label}.toml"));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(&config_path, toml::to_string(&table)?).context("writing the run's nextest config")?;
     Ok((config_path, store.join("ci").join(file)))
 }
@@ -183,24 +165,22 @@ pub fn clear_nextest_env(cmd: &mut tokio::process::Command) {
 }
 
 /// After the test runner of `cargo xtask test` exited: evaluates each package of the run from
-/// the JUnit the runner wrote (when `nextest` and written after `started`) and the lint of the
-/// recipe's fixture head, and records it. Returns the written records.
+/// the JUnit report at `junit` (nextest's, when written after `started`; `None` under cargo
+/// test) and the lint of the recipe's fixture head, and records it. Returns the written records.
 pub fn record_after_run(
     config: &harness::ops::RunConfig,
     packages: &[String],
-    nextest: bool,
+    junit: Option<&Path>,
     exit_code: Option<i32>,
     started: SystemTime,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let ws = Workspace::load(&config.workspace_root)?;
-    let junit_text = if nextest {
-        let path = nextest_junit_path(&ws.root)?;
+    let nextest = junit.is_some();
+    let junit_text = junit.and_then(|path| {
         // A report older than this run is an earlier run's: never count it.
-        let fresh = std::fs::metadata(&path).and_then(|m| m.modified()).is_ok_and(|m| m >= started);
-        if fresh { std::fs::read_to_string(&path).ok() } else { None }
-    } else {
-        None
-    };
+        let fresh = std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|m| m >= started);
+        if fresh { std::fs::read_to_string(path).ok() } else { None }
+    });
     let cases = match &junit_text {
         Some(text) => junit::parse(text).context("parsing nextest's JUnit report")?,
         None => vec![],

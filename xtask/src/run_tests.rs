@@ -67,12 +67,18 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let nextest = !args.cargo_test && has_nextest();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = tokio::process::Command::new(cargo);
-    if nextest {
-        // The `ci` profile writes the JUnit report that the results below are made from.
-        cmd.args(["nextest", "run", "--profile", "ci", "--no-fail-fast"]);
+    let junit = if nextest {
+        // The `ci` profile writes the JUnit report that the results below are made from, into
+        // a store of this run's own: nextest's default store is under the workspace, whatever
+        // CARGO_TARGET_DIR says, and shared by every run of the checkout.
+        let (config, junit) = crate::results::private_nextest_config(&guard.config.workspace_root, &guard.config.run_dir(), "test")?;
+        cmd.args(["nextest", "run", "--profile", "ci", "--no-fail-fast", "--config-file"]).arg(config);
+        crate::results::clear_nextest_env(&mut cmd);
+        Some(junit)
     } else {
         cmd.args(["test", "--no-fail-fast"]);
-    }
+        None
+    };
     for p in &packages {
         cmd.args(["-p", p]);
     }
@@ -82,7 +88,7 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::SystemTime::now();
     let status = cmd.status().await.context("starting the test runner")?;
     // Per-recipe results for `cargo xtask coverage`; a failure to record never fails the run.
-    match crate::results::record_after_run(&guard.config, &packages, nextest, status.code(), started) {
+    match crate::results::record_after_run(&guard.config, &packages, junit.as_deref(), status.code(), started) {
         Ok(paths) => paths.iter().for_each(|p| println!("run {run_id}: results: {}", p.display())),
         Err(e) => eprintln!("run {run_id}: results not recorded: {e:#}"),
     }
