@@ -79,6 +79,15 @@ fn docker(args: &[&str]) -> anyhow::Result<String> {
     sh(&format!("docker {}", args.join(" ")), Command::new("docker").args(args))
 }
 
+/// Runs `f`, and once more if it fails: these steps fetch from the Debian mirror and package
+/// registries, which fail transiently. Both are idempotent; a second failure is the error.
+fn once_more<T>(what: &str, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    f().or_else(|e| {
+        progress!("testbed: {what} failed ({e:#}); trying once more (mirrors and registries fail transiently)");
+        f()
+    })
+}
+
 fn step<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
     f().map_err(|e| HarnessError::infra(format!("testbed: {what}"), e))
 }
@@ -111,9 +120,9 @@ pub async fn up_for(config: &RunConfig, fixtures: &Fixtures) -> Result<()> {
         Ok(())
     })?;
     step("TLS certificates", || ensure_certificates(config))?;
-    step("base image", || ensure_base_image(config))?;
+    step("base image", || once_more("the base image", || ensure_base_image(config)))?;
     for (image, context) in step("scanning fixture images", || referenced_images(config, fixtures))? {
-        step(&format!("building {image}"), || ensure_image(config, &image, &context))?;
+        step(&format!("building {image}"), || once_more(&format!("building {image}"), || ensure_image(config, &image, &context)))?;
     }
     ensure_proxy(config, &swarm).await?;
     progress!("testbed: up in {:.1}s", start.elapsed().as_secs_f64());
@@ -399,4 +408,25 @@ async fn ensure_proxy(config: &RunConfig, swarm: &Swarm) -> Result<()> {
     })?;
     swarm.wait_converged(PROXY_STACK, Duration::from_secs(120), config.timeouts.poll).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_fetch_is_tried_once_more_and_a_second_failure_is_the_error() {
+        let mut calls = 0;
+        let ok = once_more("the flaky step", || {
+            calls += 1;
+            if calls == 1 { anyhow::bail!("mirror: connection reset") } else { Ok(calls) }
+        });
+        assert_eq!(ok.unwrap(), 2);
+        let mut calls = 0;
+        let err = once_more("the broken step", || -> anyhow::Result<()> {
+            calls += 1;
+            anyhow::bail!("attempt {calls}")
+        });
+        assert_eq!((err.unwrap_err().to_string(), calls), ("attempt 2".to_owned(), 2));
+    }
 }
