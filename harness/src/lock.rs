@@ -162,18 +162,25 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ccci-lock-late-{}", std::process::id()));
         let path = dir.join("b.lock");
         let held = FileLock::try_exclusive(&path).unwrap().expect("free lock");
+        let (said, mut first_line) = tokio::sync::mpsc::unbounded_channel::<String>();
         let writer = {
             let path = path.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(300)).await; // the holder's delay under test
                 std::fs::write(&path, "run pr7-late (pid 1)").unwrap();
-                tokio::time::sleep(Duration::from_millis(300)).await; // then it holds a while longer
+                // Held until the waiter has reported, then released.
+                tokio::time::timeout(Duration::from_secs(10), first_line.recv()).await.expect("the waiter reports within its grace");
                 drop(held);
             })
         };
         let mut lines = Vec::new();
         let wait = Wait { what: "the test lock", timeout: Duration::from_secs(10), holder: Some("run pr7-next (pid 2)"), report_every: Duration::from_secs(30) };
-        let lock = FileLock::wait(&path, &wait, |line| lines.push(line)).await.expect("the lock is released");
+        let lock = FileLock::wait(&path, &wait, |line| {
+            let _ = said.send(line.clone());
+            lines.push(line);
+        })
+        .await
+        .expect("the lock is released");
         writer.await.unwrap();
         assert!(lines[0].starts_with("waiting for the test lock") && lines[0].ends_with("held by run pr7-late (pid 1)"), "{lines:#?}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "run pr7-next (pid 2)", "the new holder's record replaces the old one whole");
