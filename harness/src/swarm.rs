@@ -260,8 +260,7 @@ impl Swarm {
             for task in tasks {
                 let status = task.status.clone().unwrap_or_default();
                 let current = task_image(task.spec.as_ref()) == image;
-                // Failures before this wait began belong to an earlier deploy.
-                let recent = status.timestamp.map(|t| t.unix_timestamp() >= since).unwrap_or(true);
+                let recent = of_this_deploy(&task, since);
                 match status.state {
                     Some(TaskState::RUNNING) if current && task.desired_state == Some(TaskState::RUNNING) => {
                         let container = status.container_status.as_ref().and_then(|c| c.container_id.clone());
@@ -713,6 +712,16 @@ impl Swarm {
     }
 }
 
+/// Whether a task's failure speaks of the deploy being waited for: only a task created since
+/// the wait began (`since`, unix seconds) does. A task created earlier belongs to an earlier
+/// deploy even when it fails now: when dockerd restarts, every task that ran before is marked
+/// failed (exit 255) a moment after the engine answers, and Swarm replaces it; that says
+/// nothing of the stack.
+fn of_this_deploy(task: &Task, since: i64) -> bool {
+    let created = task.created_at.or(task.status.as_ref().and_then(|s| s.timestamp));
+    created.map(|t| t.unix_timestamp() >= since).unwrap_or(true)
+}
+
 fn task_image(spec: Option<&bollard::models::TaskSpec>) -> String {
     let image = spec.and_then(|s| s.container_spec.as_ref()).and_then(|c| c.image.clone()).unwrap_or_default();
     // Engines may pin a digest onto the tag; the tag is what recipes and reports speak of.
@@ -766,6 +775,20 @@ mod tests {
         let state = StackState { services: vec![overlapping] };
         assert!(!state.converged());
         assert!(state.summary().contains("app 1/1 (1 old still running)"), "{}", state.summary());
+    }
+
+    #[test]
+    fn a_task_that_ran_before_the_wait_and_failed_during_it_is_not_a_failure_of_the_deploy() {
+        let at = |unix: i64| Some(time::OffsetDateTime::from_unix_timestamp(unix).unwrap());
+        let task = |created: i64, failed: i64| Task {
+            created_at: at(created),
+            status: Some(bollard::models::TaskStatus { state: Some(TaskState::FAILED), timestamp: at(failed), ..Default::default() }),
+            ..Default::default()
+        };
+        let since = 1_000;
+        assert!(!of_this_deploy(&task(400, 1_002), since), "the engine restarted: the task of an earlier deploy failed with exit 255");
+        assert!(of_this_deploy(&task(1_001, 1_002), since), "a task this deploy created that failed is the deploy's failure");
+        assert!(!of_this_deploy(&task(400, 500), since));
     }
 
     #[test]
