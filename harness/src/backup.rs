@@ -16,7 +16,7 @@ use crate::{
     deploy::{Deployment, Driver},
     error::{HarnessError, Result},
     progress,
-    volumes::{ARTIFACTS, VOLUMES_ROOT, VolumeHelper},
+    volumes::{self, ARTIFACTS, VOLUMES_ROOT},
 };
 
 /// A backup archive on the host.
@@ -204,7 +204,6 @@ pub(crate) async fn backup(d: &Deployment) -> Result<BackupArtifact> {
     run_hooks(d, &plan.pre_hooks, "backup pre").await?;
     let dir = d.run().artifacts().join("backups");
     let file = format!("{}-{}.tar.gz", d.stack(), crate::poll::now_unix());
-    let helper = VolumeHelper::start(d.run().id(), &d.run().platform.helper_image, &mounts(d, &plan), &dir).await?;
     let members: Vec<String> = plan
         .volumes
         .iter()
@@ -213,9 +212,7 @@ pub(crate) async fn backup(d: &Deployment) -> Result<BackupArtifact> {
     // The archive holds the app's data, generated secrets included (a database dump): only
     // its owner may read it, from the moment it exists.
     let script = format!("umask 077 && cd {VOLUMES_ROOT} && tar -czf {ARTIFACTS}/{file} {} && tar -tzf {ARTIFACTS}/{file}", members.join(" "));
-    let listing = helper.sh_ok("archiving volumes", &script).await;
-    helper.remove().await?;
-    let listing = listing?;
+    let listing = volumes::run_ok(d.run().id(), &d.run().platform.helper_image, &mounts(d, &plan), &dir, "archiving volumes", &script).await?;
     run_hooks(d, &plan.post_hooks, "backup post").await?;
     let path = dir.join(&file);
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -230,10 +227,8 @@ pub(crate) async fn restore(d: &Deployment, artifact: &BackupArtifact) -> Result
     run_hooks(d, &plan.restore_pre_hooks, "restore pre").await?;
     let dir = artifact.path.parent().expect("artifacts live in a directory").to_path_buf();
     let file = artifact.path.file_name().expect("artifact file name").to_string_lossy().into_owned();
-    let helper = VolumeHelper::start(d.run().id(), &d.run().platform.helper_image, &mounts(d, &plan), &dir).await?;
-    let result = helper.sh_ok("unpacking the backup", &format!("tar -xzf {ARTIFACTS}/{file} -C {VOLUMES_ROOT}")).await;
-    helper.remove().await?;
-    result?;
+    let script = format!("tar -xzf {ARTIFACTS}/{file} -C {VOLUMES_ROOT}");
+    volumes::run_ok(d.run().id(), &d.run().platform.helper_image, &mounts(d, &plan), &dir, "unpacking the backup", &script).await?;
     run_hooks(d, &plan.restore_post_hooks, "restore post").await?;
     progress!("{}: restored from {}", d.stack(), artifact.path.display());
     Ok(())
