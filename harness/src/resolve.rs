@@ -18,7 +18,7 @@ use crate::{
     },
     error::{HarnessError, Result},
     progress,
-    providers::{ClientSpec, KINDS, for_kind},
+    providers::{ClientSpec, IdentityProvider, KINDS, for_kind},
     recipe::Recipe,
     run::Run,
     secret::Secret,
@@ -83,26 +83,51 @@ pub(crate) async fn resolve(run: &Arc<Run>, recipe: &Recipe, domain: &str) -> Re
     Ok(resolved)
 }
 
-/// A realm named after the dependent's deployment and a confidential client for it.
-async fn provision_sso(recipe: &Recipe, provider_recipe: &Recipe, provider_d: &Deployment, domain: &str) -> Result<(SsoGrant, Secret)> {
-    let sso = recipe.toml.sso.as_ref().expect("called for SSO recipes only");
-    let Some(oidc) = &provider_recipe.toml.provides.oidc else {
-        return Err(HarnessError::Recipe {
-            path: recipe.path.clone(),
-            key: "sso.provider".into(),
-            message: format!("{} is not an OIDC provider (its recipe.toml has no [provides.oidc])", sso.provider),
-        });
-    };
+/// The identity provider a dependent's deployment logs in through, administered as the
+/// provider's `[provides.oidc]` says, and the realm of the dependent's client: what a test
+/// needs to make users there. The provider is the run's shared dependency deployment, alive
+/// while `app` (which holds a use of it) is.
+pub(crate) fn sso_provider(run: &Arc<Run>, recipe: &Recipe, app: &Deployment) -> Result<(Box<dyn IdentityProvider>, String)> {
+    let no_sso = |message: String| HarnessError::Recipe { path: recipe.path.clone(), key: "sso.provider".into(), message };
+    let sso = recipe.toml.sso.as_ref().ok_or_else(|| no_sso("recipe.toml has no [sso]: the app has no identity provider".into()))?;
+    let grant = app.sso().ok_or_else(|| no_sso(format!("{} was deployed without an SSO client", app.stack())))?;
+    let provider_recipe = dependency_recipe(run, recipe, &sso.provider)?;
+    let oidc = provides_oidc(recipe, &provider_recipe)?;
+    let key = format!("dep-{}", sso.provider);
+    let record = run.dir().join("shared").join(format!("{key}.app"));
+    let app_dir = std::fs::read_to_string(&record).map_err(|e| HarnessError::infra(format!("the run's {} deployment ({})", sso.provider, record.display()), e))?;
+    let app_dir = std::path::Path::new(app_dir.trim());
+    let provider_d = Deployment::attach(run, app_dir, RecipeSource::git_repo(key, app_dir.to_path_buf()))?;
+    Ok((administer(&provider_recipe, oidc, &provider_d)?, grant.realm.clone()))
+}
+
+fn provides_oidc<'a>(recipe: &Recipe, provider_recipe: &'a Recipe) -> Result<&'a crate::recipe::OidcProvides> {
+    provider_recipe.toml.provides.oidc.as_ref().ok_or_else(|| HarnessError::Recipe {
+        path: recipe.path.clone(),
+        key: "sso.provider".into(),
+        message: format!("{} is not an OIDC provider (its recipe.toml has no [provides.oidc])", provider_recipe.name()),
+    })
+}
+
+/// The provider deployment `provider_d`, administered with the credentials its recipe names.
+fn administer(provider_recipe: &Recipe, oidc: &crate::recipe::OidcProvides, provider_d: &Deployment) -> Result<Box<dyn IdentityProvider>> {
     let password = provider_d.secret(&oidc.admin_secret).cloned().ok_or_else(|| HarnessError::Recipe {
         path: provider_recipe.path.clone(),
         key: "provides.oidc.admin_secret".into(),
         message: format!("the deployment has no secret {:?}", oidc.admin_secret),
     })?;
-    let provider = for_kind(&oidc.kind, provider_d, &oidc.admin_user, password).ok_or_else(|| HarnessError::Recipe {
+    for_kind(&oidc.kind, provider_d, &oidc.admin_user, password).ok_or_else(|| HarnessError::Recipe {
         path: provider_recipe.path.clone(),
         key: "provides.oidc.kind".into(),
         message: format!("unknown identity provider kind {:?} (known: {})", oidc.kind, KINDS.join(", ")),
-    })??;
+    })?
+}
+
+/// A realm named after the dependent's deployment and a confidential client for it.
+async fn provision_sso(recipe: &Recipe, provider_recipe: &Recipe, provider_d: &Deployment, domain: &str) -> Result<(SsoGrant, Secret)> {
+    let sso = recipe.toml.sso.as_ref().expect("called for SSO recipes only");
+    let oidc = provides_oidc(recipe, provider_recipe)?;
+    let provider = administer(provider_recipe, oidc, provider_d)?;
     let endpoint = crate::providers::endpoint(&oidc.kind, provider_d)?;
     let realm = domain.split('.').next().unwrap_or(domain).to_owned();
     provider.ensure_realm(&realm).await?;

@@ -141,6 +141,12 @@ impl Suite {
         scope(app, body).await
     }
 
+    /// The identity provider `app` logs in through (`[sso] provider`), and the realm of
+    /// `app`'s client there: for tests that make users who then log in to the app.
+    pub fn sso_provider(&self, app: &Deployment) -> Result<(Box<dyn crate::providers::IdentityProvider>, String)> {
+        crate::resolve::sso_provider(&self.run, &self.recipe, app)
+    }
+
     /// The run's shared deployment of the head (deployed by the first caller of the run).
     pub async fn shared(&self) -> Result<Deployment> {
         let spec = self.spec("shared", Rev::Head);

@@ -16,7 +16,9 @@ pub trait IdentityProvider: Send + Sync {
     /// Creates the realm (or tenant, or application group) unless it exists.
     fn ensure_realm<'a>(&'a self, realm: &'a str) -> BoxFuture<'a, Result<()>>;
 
-    /// Creates a client in `realm`.
+    /// Creates a client in `realm`, replacing one with the same client id: a dependent
+    /// deployed again under the same domain (a shared deployment retired to free its slot and
+    /// asked for again) gets a client with its new secret, not a conflict.
     fn create_client<'a>(&'a self, realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<()>>;
 
     /// Creates a user in `realm` and returns its id (the tokens' `sub`).

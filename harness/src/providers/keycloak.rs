@@ -66,7 +66,12 @@ impl IdentityProvider for Keycloak {
     }
 
     fn create_client<'a>(&'a self, realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { Ok(self.admin.create_client(realm, client).await.map(|_| ())?) })
+        Box::pin(async move {
+            if let Some(id) = self.admin.client_id(realm, &client.client_id).await? {
+                self.admin.delete(&format!("/realms/{realm}/clients/{id}")).await?;
+            }
+            Ok(self.admin.create_client(realm, client).await.map(|_| ())?)
+        })
     }
 
     fn create_user<'a>(&'a self, realm: &'a str, user: &'a UserSpec) -> BoxFuture<'a, Result<String>> {
@@ -196,12 +201,25 @@ impl KeycloakAdmin {
     }
 
     pub async fn delete_realm(&self, realm: &str) -> Result<(), OidcError> {
-        let what = format!("DELETE /admin/realms/{realm}");
-        let resp = self.call(reqwest::Method::DELETE, &format!("/realms/{realm}"), None).await?;
+        self.delete(&format!("/realms/{realm}")).await
+    }
+
+    /// `DELETE /admin<path>`.
+    pub async fn delete(&self, path: &str) -> Result<(), OidcError> {
+        let what = format!("DELETE /admin{path}");
+        let resp = self.call(reqwest::Method::DELETE, path, None).await?;
         if !resp.status().is_success() {
             return Err(status_err(what, resp).await);
         }
         Ok(())
+    }
+
+    /// The internal id of the client `client_id` in `realm`, `None` if there is none.
+    pub async fn client_id(&self, realm: &str, client_id: &str) -> Result<Option<String>, OidcError> {
+        let mut url = reqwest::Url::parse("http://query.invalid/").expect("a valid URL");
+        url.query_pairs_mut().append_pair("clientId", client_id);
+        let found = self.get(&format!("/realms/{realm}/clients?{}", url.query().unwrap_or_default())).await?.unwrap_or(Value::Null);
+        Ok(found.as_array().and_then(|a| a.iter().find(|c| c["clientId"] == client_id)).and_then(|c| c["id"].as_str()).map(str::to_owned))
     }
 
     /// Creates a client; returns its internal id.

@@ -1,10 +1,13 @@
 //! Functional: realms, clients and users made through the admin API issue tokens by the
 //! password and client-credentials grants, and those tokens verify against the realm's JWKS;
-//! wrong passwords and tampered tokens are refused.
+//! wrong passwords and tampered tokens are refused; a client provisioned again is replaced.
 
 use harness::{
     Secret,
-    providers::oidc::{Expect, OidcError, TokenError, forge_claim},
+    providers::{
+        ClientSpec, IdentityProvider as _,
+        oidc::{Expect, OidcError, TokenError, forge_claim},
+    },
 };
 use recipe_keycloak::{TestRealm, admin, provider};
 
@@ -120,6 +123,34 @@ async fn a_tampered_token_fails_verification() -> anyhow::Result<()> {
             verifier.verify(token, &Expect::access_token("some-other-client")),
             Err(TokenError::WrongAuthorizedParty { .. })
         ));
+        Ok((app, t))
+    })
+    .await
+}
+
+/// What the harness does when a dependent is deployed again under the same domain (a shared
+/// deployment retired to free its slot, then asked for again): it provisions the same client
+/// id with a new secret through the provider contract. The client is replaced, not refused
+/// with a conflict: the new secret gets tokens, the old one no longer does.
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_a_client_again_replaces_its_secret() -> anyhow::Result<()> {
+    in_test_realm("again", |app, t| async move {
+        let username = app.env().get("ADMIN_USERNAME").unwrap_or("admin").to_owned();
+        let password = app.secret(recipe_keycloak::ADMIN_PASSWORD_SECRET).cloned().ok_or_else(|| anyhow::anyhow!("no admin password"))?;
+        let idp = harness::providers::keycloak::Keycloak::for_deployment(&app, &username, password)?;
+        let first = ClientSpec::confidential(&format!("dep-{}", t.realm), Secret::generate(32), &[recipe_keycloak::callback(&app).as_str()]);
+        let again = ClientSpec { secret: Some(Secret::generate(32)), ..first.clone() };
+        idp.create_client(&t.realm, &first).await?;
+        idp.create_client(&t.realm, &again).await?;
+
+        let provider = provider(&app)?;
+        provider.oidc_client(&t.realm, &again.client_id, again.secret.as_ref(), None).await?.client_credentials().await?;
+        match provider.oidc_client(&t.realm, &first.client_id, first.secret.as_ref(), None).await?.client_credentials().await {
+            Err(OidcError::GrantRefused { error, .. }) => assert!(matches!(error.as_str(), "invalid_client" | "unauthorized_client"), "refused with {error}"),
+            other => anyhow::bail!("the replaced client's old secret still gets tokens: {other:?}"),
+        }
+        let clients = admin(&app)?.get(&format!("/realms/{}/clients?clientId={}", t.realm, first.client_id)).await?.unwrap_or_default();
+        assert_eq!(clients.as_array().map(Vec::len), Some(1), "one client with that id: {clients}");
         Ok((app, t))
     })
     .await
