@@ -259,12 +259,11 @@ impl Deployment {
         }
     }
 
-    /// Whether any service of the stack asks the proxy for a route (`traefik.enable=true`).
+    /// Whether any service of the stack asks the proxy for an HTTP route to the domain: what
+    /// readiness then waits for. A TCP/UDP-only app (mumble) is routed too, but not by host.
     async fn routed(&self) -> Result<bool> {
         let services = self.run.swarm.stack_services(&self.record.stack).await?;
-        Ok(services.iter().any(|s| {
-            s.spec.as_ref().and_then(|spec| spec.labels.as_ref()).and_then(|l| l.get("traefik.enable")).is_some_and(|v| v == "true")
-        }))
+        Ok(services.iter().any(|s| s.spec.as_ref().and_then(|spec| spec.labels.as_ref()).is_some_and(http_routed)))
     }
 
     /// Moves the deployment to `rev` in place (an upgrade keeps domain, env, secrets, volumes).
@@ -639,5 +638,26 @@ impl AppResponse {
 
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
         serde_json::from_slice(&self.body).map_err(|e| anyhow::format_err!("not JSON ({e}): {}", self.text().chars().take(120).collect::<String>()))
+    }
+}
+
+/// Whether a service's deploy labels ask the proxy for an HTTP route: `traefik.enable`
+/// (a boolean as Traefik reads it, any case) and at least one `traefik.http.routers.*` label.
+fn http_routed(labels: &std::collections::HashMap<String, String>) -> bool {
+    labels.get("traefik.enable").is_some_and(|v| v.eq_ignore_ascii_case("true")) && labels.keys().any(|k| k.starts_with("traefik.http.routers."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_service_with_an_http_router_waits_for_an_http_route() {
+        let labels = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert!(http_routed(&labels(&[("traefik.enable", "true"), ("traefik.http.routers.app.rule", "Host(`a.test`)")])));
+        assert!(http_routed(&labels(&[("traefik.enable", "True"), ("traefik.http.routers.app.entrypoints", "web-secure")])));
+        assert!(!http_routed(&labels(&[("traefik.enable", "true"), ("traefik.tcp.routers.voice.rule", "HostSNI(`*`)")])), "TCP only");
+        assert!(!http_routed(&labels(&[("traefik.enable", "false"), ("traefik.http.routers.app.rule", "Host(`a.test`)")])));
+        assert!(!http_routed(&labels(&[])));
     }
 }
