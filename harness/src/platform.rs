@@ -21,6 +21,13 @@ pub trait Proxy: Send + Sync + fmt::Debug {
     /// Makes a freshly deployed (or upgraded) stack reachable, from its services' labels.
     fn register<'a>(&'a self, swarm: &'a Swarm, stack: &'a str) -> BoxFuture<'a, Result<()>>;
 
+    /// Another stack holding an entrypoint that `stack` asks for, where the platform gives an
+    /// entrypoint to one stack at a time (the testbed ingress's TCP/UDP entrypoints); `None`
+    /// when `stack` can be registered now. The deploy layer waits on it as on a slot.
+    fn entrypoint_holder<'a>(&'a self, _swarm: &'a Swarm, _stack: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Forgets a stack's routes (idempotent).
     fn unregister<'a>(&'a self, swarm: &'a Swarm, stack: &'a str) -> BoxFuture<'a, Result<()>>;
 

@@ -163,7 +163,7 @@ impl Deployment {
             }
         }
         self.save()?;
-        self.run.platform.proxy.register(&self.run.swarm, &self.record.stack).await?;
+        self.route().await?;
         let labels = self.labels("app").await.unwrap_or_default();
         let timeout = stack::timeout_label(&labels, &self.record.stack).unwrap_or(self.run.config.timeouts.converge);
         self.run.swarm.wait_converged(&self.record.stack, timeout, self.run.config.timeouts.poll).await?;
@@ -182,6 +182,45 @@ impl Deployment {
         self.record.ready_at_ms = crate::poll::now_unix_ms();
         self.save()?;
         progress!("{}: {} ready after {:.1}s", self.record.stack, self.record.version, started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Registers the stack with the proxy, first waiting, as for a slot, for any entrypoint it
+    /// asks for that the platform gives to one stack at a time (the testbed's TCP/UDP
+    /// entrypoints). Held by a stack of this run, the run retires an idle shared deployment
+    /// each round (it may be the holder: the next test that needs it deploys it again); held by
+    /// another run's, it waits for that run to tear it down.
+    async fn route(&self) -> Result<()> {
+        let (proxy, swarm, stack, t) = (&self.run.platform.proxy, &self.run.swarm, &self.record.stack, &self.run.config.timeouts);
+        let waiting = std::sync::atomic::AtomicBool::new(false);
+        let start = std::time::Instant::now();
+        crate::poll::poll(&format!("{stack}: the proxy's entrypoints"), t.slot, t.poll * 4, || async {
+            let holder = match proxy.entrypoint_holder(swarm, stack).await {
+                Ok(holder) => holder,
+                Err(e) => return crate::poll::Step::Fail(e),
+            };
+            if let Some(holder) = holder {
+                if !waiting.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    progress!("{stack}: {holder} holds a TCP/UDP entrypoint it asks for, which serves one stack at a time; waiting");
+                }
+                if self.run.dir().join("apps").join(&holder).is_dir()
+                    && let Err(e) = self.run.relieve_slots().await
+                {
+                    return crate::poll::Step::Fail(e);
+                }
+                return crate::poll::Step::Pending(format!("held by {holder}"));
+            }
+            match proxy.register(swarm, stack).await {
+                Ok(()) => crate::poll::Step::Done(()),
+                // Claimed by another deploy between the look and the registration: wait again.
+                Err(_) if matches!(proxy.entrypoint_holder(swarm, stack).await, Ok(Some(_))) => crate::poll::Step::Pending("claimed meanwhile".into()),
+                Err(e) => crate::poll::Step::Fail(e),
+            }
+        })
+        .await?;
+        if waiting.into_inner() {
+            progress!("{stack}: got its entrypoints after {:.0}s", start.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 

@@ -52,6 +52,13 @@ impl Proxy for TestbedIngress {
         Box::pin(async move { register(swarm, &self.routes, stack).await.map(|_| ()) })
     }
 
+    fn entrypoint_holder<'a>(&'a self, swarm: &'a Swarm, stack: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let planned = plan(swarm, &self.routes, stack).await?;
+            Ok(routes::stream_claim_holder(stack, &planned.stream, &planned.others).map(str::to_owned))
+        })
+    }
+
     fn unregister<'a>(&'a self, swarm: &'a Swarm, stack: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(unregister(swarm, &self.routes, stack))
     }
@@ -74,8 +81,15 @@ impl Proxy for TestbedIngress {
 /// The entrypoints the proxy publishes (the same file its compose.yml is checked against).
 const ENTRYPOINTS: &str = include_str!("../../../testbed/proxy/entrypoints.toml");
 
-/// Routes every service of the stack that asks for it; returns the HTTP hosts routed.
-async fn register(swarm: &Swarm, dir: &Path, stack: &str) -> Result<Vec<String>> {
+/// The routes a stack's labels ask for, rendered, and the TCP/UDP routes of every other stack.
+struct Planned {
+    routes: Vec<routes::Route>,
+    http: String,
+    stream: String,
+    others: Vec<(String, String)>,
+}
+
+async fn plan(swarm: &Swarm, dir: &Path, stack: &str) -> Result<Planned> {
     let mut services = vec![];
     for service in swarm.stack_services(stack).await? {
         let spec = service.spec.unwrap_or_default();
@@ -99,7 +113,17 @@ async fn register(swarm: &Swarm, dir: &Path, stack: &str) -> Result<Vec<String>>
             (other != stack).then(|| Some((other, std::fs::read_to_string(e.path()).ok()?)))?
         })
         .collect();
-    routes::check_stream_claims(stack, &stream, &others).map_err(|e| bad("TCP/UDP entrypoints", e))?;
+    Ok(Planned { routes, http, stream, others })
+}
+
+/// Routes every service of the stack that asks for it; returns the HTTP hosts routed.
+async fn register(swarm: &Swarm, dir: &Path, stack: &str) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).infra(|| format!("creating {}", dir.display()))?;
+    // Two deploys must not both find an entrypoint free and both claim it.
+    let _claims = crate::lock::FileLock::exclusive(&dir.join("claims.lock"), std::time::Duration::from_secs(60), "the proxy's route table").await?;
+    let Planned { routes, http, stream, others } = plan(swarm, dir, stack).await?;
+    routes::check_stream_claims(stack, &stream, &others)
+        .map_err(|e| HarnessError::deploy(format!("routing {stack} (TCP/UDP entrypoints)"), anyhow::format_err!("{e}")))?;
     for (sub, text) in [("http", &http), ("stream", &stream)] {
         let sub_dir = dir.join(sub);
         std::fs::create_dir_all(&sub_dir).infra(|| format!("creating {}", sub_dir.display()))?;

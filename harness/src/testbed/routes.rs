@@ -1004,6 +1004,12 @@ fn stream_listens(conf: &str) -> BTreeSet<(Protocol, u16)> {
 ///
 /// `others` holds (stack, stream file text) of the stacks already routed; `stack`'s own entry,
 /// if present, is ignored (a re-deploy replaces it).
+/// The other stack that already routes a TCP/UDP port `stream_conf` listens on, if any.
+pub(crate) fn stream_claim_holder<'a>(stack: &str, stream_conf: &str, others: &'a [(String, String)]) -> Option<&'a str> {
+    let wanted = stream_listens(stream_conf);
+    others.iter().find(|(other, conf)| other != stack && stream_listens(conf).intersection(&wanted).next().is_some()).map(|(other, _)| other.as_str())
+}
+
 pub(crate) fn check_stream_claims(stack: &str, stream_conf: &str, others: &[(String, String)]) -> Result<(), String> {
     let wanted = stream_listens(stream_conf);
     for (other, conf) in others {
