@@ -46,43 +46,6 @@ pub fn address(d: &Deployment) -> SocketAddr {
     SocketAddr::new(d.run().platform.ingress.ip(), MUMBLE_PORT)
 }
 
-/// This run's turn on the proxy's `mumble` entrypoints, held until dropped.
-///
-/// Every deployment of the recipe claims them, and on the testbed a TCP/UDP entrypoint serves
-/// one stack at a time (a second claim fails the deploy: "stack .. routes TCP port 64738, which
-/// stack .. already routes"). So the suite's tests take turns, each with a deployment of its
-/// own: a shared deployment would hold the entrypoints until the run ends, and no test could
-/// deploy a backup or upgrade stack meanwhile. The turn is an exclusive `flock` on a file in the
-/// run directory, waited for by polling with a deadline.
-pub struct EntrypointTurn {
-    _file: std::fs::File,
-}
-
-/// Waits for [`EntrypointTurn`] (a whole suite may be ahead: at most 30 minutes).
-pub async fn entrypoint_turn(suite: &Suite) -> anyhow::Result<EntrypointTurn> {
-    let path = suite.run.dir().join("mumble-entrypoints.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    let file = std::sync::Mutex::new(Some(file));
-    harness::converge("this test's turn on the mumble entrypoints", Duration::from_secs(1800), Duration::from_millis(200), || {
-        let (file, path) = (&file, &path);
-        async move {
-            let mut slot = file.lock().expect("not poisoned");
-            match slot.as_ref().expect("taken only on success").try_lock() {
-                Ok(()) => Ok(EntrypointTurn { _file: slot.take().expect("present") }),
-                Err(std::fs::TryLockError::WouldBlock) => Err("another test of the run holds them".to_owned()),
-                Err(std::fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
-            }
-        }
-    })
-    .await
-    .map_err(Into::into)
-}
-
 /// A generated secret of the deployment, by compose name.
 pub fn secret(d: &Deployment, name: &str) -> anyhow::Result<Secret> {
     Ok(d.secret(name).with_context(|| format!("{} has no {name} secret", d.stack()))?.clone())

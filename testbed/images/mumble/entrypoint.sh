@@ -3,7 +3,8 @@
 # Docker secrets instead of plain variables:
 #   MUMBLE_SERVER_PASSWORD_FILE     default /run/secrets/server_password (absent: no password)
 #   MUMBLE_SUPERUSER_PASSWORD_FILE  default /run/secrets/superuser_password (absent: unchanged)
-#   MUMBLE_CONFIG_<KEY>=<value>     any other ini key (lowercased), e.g. MUMBLE_CONFIG_USERS=100
+#   MUMBLE_CONFIG_<KEY>=<value>     any other ini key, spelled as the packaged sample ini does
+#                                   (autobanAttempts), else lowercased: MUMBLE_CONFIG_USERS=100
 # The ini is rendered outside the volume (it holds the server password), the SuperUser
 # password is set with `-supw` before the server starts, and the database is
 # /data/murmur.sqlite, owned by the server's own user (it drops root for `mumble-server`).
@@ -23,6 +24,15 @@ ini_value() {
   printf '"%s"' "${v//\"/\\\"}"
 }
 
+# The server reads its ini keys case-sensitively (autobanAttempts, not autobanattempts): a
+# key is spelled as the sample ini the package ships spells it, else lowercased.
+ini_key() {
+  local want="${1,,}" found
+  found=$(grep -hoE '^[;#]?[[:space:]]*[A-Za-z]+[[:space:]]*=' /etc/mumble-server.ini /etc/mumble/mumble-server.ini 2>/dev/null \
+    | sed -E 's/^[;#]?[[:space:]]*//; s/[[:space:]]*=$//' | awk -v w="$want" 'tolower($0) == w { print; exit }')
+  echo "${found:-$want}"
+}
+
 render_ini() {
   local pwfile="${MUMBLE_SERVER_PASSWORD_FILE:-/run/secrets/server_password}" key var
   umask 027
@@ -40,7 +50,7 @@ render_ini() {
     fi
     for var in $(compgen -e | grep '^MUMBLE_CONFIG_' || true); do
       key="${var#MUMBLE_CONFIG_}"
-      echo "${key,,}=$(ini_value "${!var}")"
+      echo "$(ini_key "$key")=$(ini_value "${!var}")"
     done
   } > "$INI.tmp"
   chown root:mumble-server "$INI.tmp"

@@ -4,12 +4,11 @@
 //! stop and a start of the server); the same backup restores onto a brand-new deployment.
 
 use harness::prelude::*;
-use recipe_mumble::{ChannelMarker, entrypoint_turn};
+use recipe_mumble::{ChannelMarker};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_restores_a_wiped_channel() -> anyhow::Result<()> {
     let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
-    let _turn = entrypoint_turn(&suite).await?;
     let trip = contract::backup_roundtrip(&suite, &mut ChannelMarker::new()).await?;
     trip.assert_wiped("data")?;
     trip.assert_private()?;
@@ -20,6 +19,5 @@ async fn backup_restores_a_wiped_channel() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_restores_onto_a_fresh_deployment() -> anyhow::Result<()> {
     let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
-    let _turn = entrypoint_turn(&suite).await?;
     contract::restore_on_fresh(&suite, &mut ChannelMarker::new()).await.map(drop)
 }

@@ -1,5 +1,5 @@
 //! Functional: what users of a Mumble server do, with real protocol clients on the shared
-//! deployment: two users with the server password see each other in the root channel and
+//! deployment (the ping, which counts the server's users, on one of its own): two users with the server password see each other in the root channel and
 //! chat; SuperUser (password from the recipe's secret) creates a channel both see, where a
 //! normal user is refused; the UDP ping reports the server's version and its users.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 use harness::prelude::*;
 use recipe_mumble::{Login, RejectType, SUPERUSER, join, join_superuser, login, max_users, ping, tag, upstream_version};
 
-use crate::own;
+use crate::{own, shared};
 
 const SEEN: Duration = Duration::from_secs(20);
 
@@ -17,7 +17,9 @@ const SEEN: Duration = Duration::from_secs(20);
 /// sender, and a leaving user is removed from the other's view (`UserRemove`).
 #[tokio::test(flavor = "multi_thread")]
 async fn two_users_see_each_other_in_the_root_channel_and_chat() -> anyhow::Result<()> {
-    own("functional", async |_suite, app| {
+    let (_suite, app) = shared().await?;
+    let app = &app;
+    {
         let t = tag();
         let (alice_name, bob_name) = (format!("alice-{t}"), format!("bob-{t}"));
         let mut alice = join(app, &alice_name).await?;
@@ -40,8 +42,7 @@ async fn two_users_see_each_other_in_the_root_channel_and_chat() -> anyhow::Resu
         bob.disconnect().await?;
         alice.wait_until(&format!("{bob_name} to leave"), SEEN, |s| !s.users.contains_key(&bob_session)).await?;
         alice.disconnect().await
-    })
-    .await
+    }
 }
 
 /// SuperUser logs in with the `superuser_password` secret (a wrong one gets `Reject`
@@ -50,7 +51,9 @@ async fn two_users_see_each_other_in_the_root_channel_and_chat() -> anyhow::Resu
 /// permanent channel gets `PermissionDenied` and no channel.
 #[tokio::test(flavor = "multi_thread")]
 async fn superuser_creates_a_channel_that_both_users_see() -> anyhow::Result<()> {
-    own("functional", async |_suite, app| {
+    let (_suite, app) = shared().await?;
+    let app = &app;
+    {
         let t = tag();
         let mut alice = join(app, &format!("alice-{t}")).await?;
         let mut bob = join(app, &format!("bob-{t}")).await?;
@@ -92,8 +95,7 @@ async fn superuser_creates_a_channel_that_both_users_see() -> anyhow::Result<()>
         admin.disconnect().await?;
         alice.disconnect().await?;
         bob.disconnect().await
-    })
-    .await
+    }
 }
 
 /// The UDP ping through the `mumble-udp` route answers with the server's version (the head's,
@@ -102,7 +104,7 @@ async fn superuser_creates_a_channel_that_both_users_see() -> anyhow::Result<()>
 /// leaves.
 #[tokio::test(flavor = "multi_thread")]
 async fn udp_ping_reports_the_server_version_and_its_users() -> anyhow::Result<()> {
-    own("functional", async |suite, app| {
+    own("ping", async |suite, app| {
         let head = upstream_version(&suite.head_version()?)?;
         let pong = ping(app).await?;
         assert_eq!(pong.version, head.as_v1(), "the ping's version is not the head's server");

@@ -5,14 +5,16 @@
 use harness::prelude::*;
 use recipe_mumble::{Login, RejectType, SERVER_PASSWORD_SECRET, join, login, max_users, secret, tag, upstream_version};
 
-use crate::own;
+use crate::shared;
 
 /// cc-ci's `test_protocol_handshake`, made strict: the handshake ends in `ServerSync` with a
 /// session, the root channel comes first, the client is in it, and the server that answers
 /// is the head's version (release label, image, and the version the server itself sends).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_completes_the_handshake_with_the_head_server() -> anyhow::Result<()> {
-    own("install", async |suite, app| {
+    let (suite, app) = shared().await?;
+    let (suite, app) = (&suite, &app);
+    {
         let name = format!("install-{}", tag());
         let mut client = join(app, &name).await?;
         assert!(client.session > 0, "ServerSync gave session {}", client.session);
@@ -32,15 +34,16 @@ async fn a_client_completes_the_handshake_with_the_head_server() -> anyhow::Resu
         let head = upstream_version(&suite.head_version()?)?;
         assert_eq!(client.version()?, head, "the server's Version message is not the head's server");
         client.disconnect().await
-    })
-    .await
+    }
 }
 
 /// Without the server password, or with a wrong one, the server sends `Reject`
 /// (WrongServerPW) and no session; the right one still gets in.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_server_password_is_rejected() -> anyhow::Result<()> {
-    own("install", async |_suite, app| {
+    let (_suite, app) = shared().await?;
+    let app = &app;
+    {
         let name = format!("intruder-{}", tag());
         for password in [Some(Secret::generate(32)), None] {
             let what = if password.is_some() { "a wrong server password" } else { "no password" };
@@ -53,6 +56,5 @@ async fn a_wrong_server_password_is_rejected() -> anyhow::Result<()> {
         }
         let right = login(app, &name, Some(secret(app, SERVER_PASSWORD_SECRET)?)).await?.joined()?;
         right.disconnect().await
-    })
-    .await
+    }
 }

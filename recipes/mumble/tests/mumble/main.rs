@@ -2,9 +2,8 @@
 //! protocol client (this crate's `client`) through the proxy's `mumble` entrypoints.
 //!
 //! Every deployment of this recipe claims the proxy's `mumble` and `mumble-udp` entrypoints,
-//! which the testbed ingress gives to one stack at a time, and a shared deployment would keep
-//! them until the run ends. So there is no shared deployment here: the tests take turns
-//! ([`recipe_mumble::entrypoint_turn`]), each on a deployment of its own (see PARITY.md).
+//! which serve one stack at a time: the harness makes a deployment wait for them as for a slot,
+//! retiring the run's shared deployment while no test uses it (see PARITY.md).
 
 mod backup;
 mod functional;
@@ -13,9 +12,17 @@ mod upgrade;
 
 use harness::prelude::*;
 
-/// Deploys the head for one test, in its turn on the entrypoints, and tears it down after.
+/// The run's shared deployment of the head, for tests that only read or add what others
+/// ignore.
+async fn shared() -> anyhow::Result<(Suite, Deployment)> {
+    let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
+    let app = suite.shared().await?;
+    Ok((suite, app))
+}
+
+/// A deployment of the head for one test that counts what the server holds (its users), torn
+/// down after.
 async fn own<T>(purpose: &str, body: impl AsyncFnOnce(&Suite, &mut Deployment) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
-    let _turn = recipe_mumble::entrypoint_turn(&suite).await?;
     suite.scoped(purpose, Rev::Head, async |app| body(&suite, app).await).await
 }

@@ -4,12 +4,11 @@
 //! survives.
 
 use harness::{contract::Phase, prelude::*};
-use recipe_mumble::{ChannelMarker, entrypoint_turn, join, ping, tag, upstream_version};
+use recipe_mumble::{ChannelMarker, join, ping, tag, upstream_version};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upgrade_from_the_previous_release_moves_the_server_version_and_keeps_the_channel() -> anyhow::Result<()> {
     let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
-    let _turn = entrypoint_turn(&suite).await?;
     let (base, head) = (upstream_version(&suite.upgrade_base()?)?, upstream_version(&suite.head_version()?)?);
     anyhow::ensure!(head > base, "the head must move the server forward ({base} -> {head})");
     contract::upgrade_keeps_checking(&suite, &mut ChannelMarker::new(), async |app, phase| {
