@@ -41,8 +41,8 @@
 //! * A TCP or UDP entrypoint serves one stack at a time: nginx refuses two `listen` of one port in
 //!   the stream block ("duplicate ... address and port pair", and the reload keeps the old
 //!   config), so the caller checks with [`check_stream_claims`] first and reports which stack
-//!   holds the port. Sharing one port between stacks by SNI, which Traefik can do, is not
-//!   emulated.
+//!   holds the port; a deploy waits for the holder ([`stream_claim_holder`]) as for a slot.
+//!   Sharing one port between stacks by SNI, which Traefik can do, is not emulated.
 //! * An HTTP entrypoint with `redirect_to` (the `web` entrypoint) gets no servers: the proxy's
 //!   default server on it redirects every request, as the coop-cloud Traefik recipe does.
 //! * Routers that name no entrypoints attach to the entrypoints marked `default` of their kind
@@ -1476,8 +1476,10 @@ mod tests {
         let others = vec![("talk".to_owned(), first.clone())];
         let err = check_stream_claims("talk2", &second, &others).unwrap_err();
         assert!(err.contains("\"talk\"") && err.contains("port 64738"), "{err}");
+        assert_eq!(stream_claim_holder("talk2", &second, &others), Some("talk"), "the deploy layer waits for the holder");
         // A re-deploy of the owner, and a stack on other ports, pass.
         check_stream_claims("talk", &first, &others).unwrap();
+        assert_eq!(stream_claim_holder("talk", &first, &others), None);
         let room = nginx_stream("room", &routes_from_labels(&go_ssb_room("Host(`r.test`)")).unwrap(), &eps).unwrap();
         check_stream_claims("room", &room, &others).unwrap();
     }
