@@ -299,7 +299,7 @@ impl Deployment {
     }
 
     /// Whether any service of the stack asks the proxy for an HTTP route to the domain: what
-    /// readiness then waits for. A TCP/UDP-only app (mumble) is routed too, but not by host.
+    /// readiness then waits for. A TCP/UDP-only app (e.g. mumble) is routed too, but not by host.
     async fn routed(&self) -> Result<bool> {
         let services = self.run.swarm.stack_services(&self.record.stack).await?;
         Ok(services.iter().any(|s| s.spec.as_ref().and_then(|spec| spec.labels.as_ref()).is_some_and(http_routed)))
