@@ -687,20 +687,24 @@ impl Swarm {
         }
         found.retain(|(kind, _, _)| !keep.contains(kind));
         let containers: Vec<String> = found.iter().filter(|(k, _, _)| *k == "container").map(|(_, n, _)| n.clone()).collect();
-        let mut left = vec![];
+        let (mut left, mut refused) = (vec![], vec![]);
         for id in containers {
             let options = RemoveContainerOptions { force: true, v: false, link: false };
-            // Gone already, or "removal already in progress": look again next pass.
-            // A forced removal that returns has removed it; what it refused, the next pass
-            // looks at again.
+            // What the engine refused ("removal already in progress"), the next pass looks at
+            // again, before anything that container may still use. A pass that removed a
+            // container is followed by another look too: the agent may still be starting a task
+            // of the service just removed, whose container appears after this listing.
             match self.docker.remove_container(&id, Some(options)).await {
-                Ok(()) => note("container", id.clone()),
+                Ok(()) => {
+                    note("container", id.clone());
+                    left.push(format!("container {id} (removed; looking once more for late ones)"));
+                }
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => left.push(format!("container {id} ({e})")),
+                Err(e) => refused.push(format!("container {id} ({e})")),
             }
         }
-        if !left.is_empty() {
-            return Ok(left);
+        if !refused.is_empty() {
+            return Ok(refused);
         }
         for (kind, name, run) in found {
             let result = match kind {
