@@ -52,6 +52,7 @@ mod slots;
 mod suite;
 mod swarm;
 mod teardown;
+pub mod fixture;
 mod testbed;
 #[cfg(feature = "fault-injection")]
 mod testing;

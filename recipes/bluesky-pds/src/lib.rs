@@ -16,40 +16,13 @@ use anyhow::Context as _;
 use harness::prelude::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+
+pub use harness::fixture::{encode, sha256_hex, tag, upstream_version};
 
 /// The secret holding the admin password (HTTP Basic `admin:<password>`).
 pub const ADMIN_SECRET: &str = "admin_password";
 /// The collection of posts.
 pub const POST: &str = "app.bsky.feed.post";
-
-/// The PDS version of a recipe version: `0.2.0+0.5.35` -> `0.5.35`.
-pub fn upstream_version(recipe_version: &str) -> anyhow::Result<&str> {
-    recipe_version
-        .split('+')
-        .nth(1)
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("recipe version {recipe_version:?} has no +<pds version>"))
-}
-
-/// A short random tag for names that must not collide within a run (8 hex characters).
-pub fn tag() -> String {
-    hex::encode(rand::random::<[u8; 4]>())
-}
-
-/// Percent-encodes one query value (everything but RFC 3986's unreserved characters).
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
 
 /// An XRPC error answer (`error`, `message`), with the HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]

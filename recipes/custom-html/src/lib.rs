@@ -6,7 +6,8 @@
 
 use anyhow::Context as _;
 use harness::prelude::*;
-use sha2::{Digest, Sha256};
+
+pub use harness::fixture::{sha256_hex};
 
 /// The document root inside the `app` service: the `content` volume.
 pub const WEB_ROOT: &str = "/usr/share/nginx/html";
@@ -37,10 +38,6 @@ pub async fn fetch(d: &Deployment, name: &str) -> anyhow::Result<Option<Vec<u8>>
         404 => Ok(None),
         other => anyhow::bail!("GET /{name}: unexpected HTTP {other}"),
     }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Random bytes and a random file name (`<prefix>-<hex>.<ext>`).

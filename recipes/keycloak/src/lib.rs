@@ -19,6 +19,8 @@ use harness::{
 };
 use serde_json::{Value, json};
 
+pub use harness::fixture::{tag, upstream_version};
+
 /// The recipe's secret holding the bootstrap admin's password.
 pub const ADMIN_PASSWORD_SECRET: &str = "admin_password";
 
@@ -35,20 +37,6 @@ pub fn admin(d: &Deployment) -> anyhow::Result<KeycloakAdmin> {
         .with_context(|| format!("{} has no {ADMIN_PASSWORD_SECRET} secret", d.stack()))?
         .clone();
     Ok(KeycloakAdmin::new(provider(d)?, username, password))
-}
-
-/// The Keycloak version of a recipe version: `10.5.0+26.5.6` -> `26.5.6`.
-pub fn upstream_version(recipe_version: &str) -> anyhow::Result<&str> {
-    recipe_version
-        .split('+')
-        .nth(1)
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("recipe version {recipe_version:?} has no +<keycloak version>"))
-}
-
-/// A short random tag for names that must not collide within a run.
-pub fn tag() -> String {
-    hex::encode(rand::random::<[u8; 4]>())
 }
 
 /// Where the code flow's browser is sent back to: a path on the provider's own domain (the

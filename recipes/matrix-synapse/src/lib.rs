@@ -17,41 +17,14 @@ use harness::prelude::*;
 use hmac::{Hmac, Mac as _};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+
+pub use harness::fixture::{encode, sha256_hex, tag, upstream_version};
 
 /// The recipe's secret that keys the admin registration API (`registration_shared_secret` in
 /// homeserver.yaml; a short name: Swarm secret names are at most 64 characters).
 pub const REGISTRATION_SECRET: &str = "reg_secret";
 /// The SSO provider's id as Synapse names it (`oidc-` + the recipe's `idp_id`).
 pub const SSO_IDP: &str = "oidc-keycloak";
-
-/// The Synapse version of a recipe version: `4.2.0+1.163.2` -> `1.163.2`.
-pub fn upstream_version(recipe_version: &str) -> anyhow::Result<&str> {
-    recipe_version
-        .split('+')
-        .nth(1)
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("recipe version {recipe_version:?} has no +<synapse version>"))
-}
-
-/// A short random tag for names that must not collide within a run.
-pub fn tag() -> String {
-    hex::encode(rand::random::<[u8; 4]>())
-}
-
-/// Percent-encodes one path segment or query value (everything but RFC 3986's unreserved).
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
 
 /// A Matrix error answer (`errcode`, `error`), with the HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]

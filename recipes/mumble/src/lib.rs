@@ -17,6 +17,8 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context as _;
 use harness::prelude::*;
 
+pub use harness::fixture::{tag};
+
 pub use client::{Client, Connect, Login, ServerState};
 pub use ping::PingReply;
 pub use proto::{RejectType, ServerVersion};
@@ -88,17 +90,7 @@ pub async fn ping(d: &Deployment) -> anyhow::Result<PingReply> {
 
 /// The server version of a recipe version: `2.0.0+1.5.735` -> 1.5.735.
 pub fn upstream_version(recipe_version: &str) -> anyhow::Result<ServerVersion> {
-    let server = recipe_version
-        .split('+')
-        .nth(1)
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("recipe version {recipe_version:?} has no +<server version>"))?;
-    ServerVersion::parse(server)
-}
-
-/// A short random tag for names that must not collide within a run.
-pub fn tag() -> String {
-    hex::encode(rand::random::<[u8; 4]>())
+    ServerVersion::parse(harness::fixture::upstream_version(recipe_version)?)
 }
 
 /// The backup and upgrade marker: a permanent channel SuperUser creates under the root, with a
