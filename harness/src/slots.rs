@@ -49,7 +49,7 @@ impl SlotLease {
         let start = std::time::Instant::now();
         let announced = std::sync::atomic::AtomicBool::new(false);
         let waiting = config.run_dir().join(format!("waiting-slot.{}", std::process::id()));
-        let result = poll(&format!("one of MAX_TESTS={} slots", config.max_tests), config.timeouts.slot, config.timeouts.poll * 4, || async {
+        let result = poll(&format!("one of MAX_TESTS={} slots", config.max_tests), config.timeouts.slot, config.timeouts.poll, || async {
             let announced_before = announced.load(std::sync::atomic::Ordering::SeqCst);
             match Self::try_take(config, &dir, stack, shared, &record, announced_before).await {
                 Ok(Some((lease, i))) => {

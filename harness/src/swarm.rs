@@ -210,6 +210,21 @@ impl Swarm {
         self.docker.list_services(Some(options)).await.infra(|| format!("listing services of {stack}"))
     }
 
+    /// Removes the services of `stack` and returns their names: from then on Swarm runs
+    /// nothing of it (its containers are stopping; [`Swarm::remove_labelled`] removes the rest).
+    pub async fn remove_stack_services(&self, stack: &str) -> Result<Vec<String>> {
+        let mut removed = vec![];
+        for service in self.stack_services(stack).await? {
+            let name = service.spec.and_then(|s| s.name).unwrap_or_default();
+            match self.docker.delete_service(&name).await {
+                Ok(()) => removed.push(name),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(HarnessError::infra(format!("removing service {name}"), e)),
+            }
+        }
+        Ok(removed)
+    }
+
     async fn service_tasks(&self, service: &str) -> Result<Vec<Task>> {
         let options = ListTasksOptions { filters: Some(filters(&[("service", service.to_owned())])) };
         let mut tasks =

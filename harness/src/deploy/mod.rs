@@ -585,11 +585,15 @@ impl Deployment {
             return Ok(());
         }
         self.torn_down = true;
-        let result = self.remove_resources().await;
-        // The slot goes back whatever happened: a leftover is the watcher's and janitor's job,
-        // a held slot would stall every other deployment on the host.
+        // A slot bounds what Swarm runs: it goes back as soon as the stack's services are
+        // removed, so the next deployment starts while these containers stop and the volumes,
+        // configs and secrets go. It goes back whatever happened: a leftover is the watcher's
+        // and janitor's job, a held slot would stall every other deployment on the host.
+        let services = self.run.swarm.remove_stack_services(&self.record.stack).await;
         let released = self.slot.take().map(SlotLease::release).transpose();
-        let (removed, secrets) = result?;
+        let result = self.remove_resources().await;
+        let (mut removed, secrets) = result?;
+        removed.services.splice(0..0, services?);
         released?;
         progress!("{}: torn down ({removed}, {secrets} run secrets)", self.record.stack);
         Ok(())
