@@ -96,7 +96,11 @@ enum Command {
 #[derive(Subcommand)]
 enum TestbedAction {
     /// Installs/starts what is missing; idempotent, seconds when nothing changed.
-    Up,
+    Up {
+        /// Only the images of these recipes and of what they need (e.g. `custom-html`);
+        /// every fixture's when none is named.
+        recipes: Vec<String>,
+    },
     /// Says what is there and what is missing (exit 1 if anything is missing).
     Status,
     /// Removes the ingress; keeps images and the Swarm (the cache).
@@ -136,7 +140,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ws = Workspace::load(&cwd()?)?;
             println!("{}", matrix::run(&ws, check)?);
         }
-        Command::Testbed { action: TestbedAction::Up } => harness::ops::up(&config()?).await?,
+        Command::Testbed { action: TestbedAction::Up { recipes } } if recipes.is_empty() => harness::ops::up(&config()?).await?,
+        Command::Testbed { action: TestbedAction::Up { recipes } } => {
+            let fixtures = run_tests::fixture_closure(&recipes)?;
+            harness::ops::up_for(&config()?, &harness::ops::Fixtures::Only(fixtures)).await?
+        }
         Command::Testbed { action: TestbedAction::Status } => {
             let (ok, lines) = harness::ops::status(&config()?).await;
             for line in lines {
