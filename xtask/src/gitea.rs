@@ -3,8 +3,13 @@
 //!
 //! The base URL and token come from `GITEA_URL` and `GITEA_TOKEN`. The token is sent as
 //! `Authorization: token <token>` (a header marked sensitive), never in a URL or an argv.
-//! The bot's account needs write access to the recipe repositories (comments, statuses) and
-//! admin access to read other users' permissions (`collaborators/{user}/permission`).
+//! The bot's account needs write access to the recipe repositories (comments, statuses), and
+//! is best a site admin: a commenter's access is then read as Gitea itself computes it, by
+//! reading the repository as that user (`Sudo: <login>` -> `permissions.push`), which counts
+//! write access through an organisation team. Without site admin, the bot needs admin access
+//! to the repository and `collaborators/{user}/permission` is read instead, which in Gitea
+//! 1.27 reports a team member's write access as `read`. Token scopes: `write:repository`,
+//! `write:issue`, `read:user` (and `sudo` is allowed only for a site admin's token).
 
 use std::time::Duration;
 
@@ -31,6 +36,32 @@ pub struct Repository {
     pub default_branch: String,
     #[serde(default)]
     pub private: bool,
+    /// The requesting user's access (the bot's, or the `Sudo` user's).
+    #[serde(default)]
+    pub permissions: Option<RepoPermissions>,
+}
+
+/// `Permission` in a repository answer: what the requesting user may do.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RepoPermissions {
+    #[serde(default)]
+    pub admin: bool,
+    #[serde(default)]
+    pub push: bool,
+    #[serde(default)]
+    pub pull: bool,
+}
+
+impl RepoPermissions {
+    /// As `collaborators/{user}/permission` names it: `admin`, `write`, `read` or `none`.
+    pub fn level(&self) -> &'static str {
+        match (self.admin, self.push, self.pull) {
+            (true, _, _) => "admin",
+            (_, true, _) => "write",
+            (_, _, true) => "read",
+            _ => "none",
+        }
+    }
 }
 
 /// `PRBranchInfo`: one side of a pull request.
@@ -193,8 +224,16 @@ impl Gitea {
 
     /// One API call; `what` names it in errors ("reading PR x/y#1").
     async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&serde_json::Value>, what: &str) -> Result<(T, header::HeaderMap), ApiError> {
+        self.call_as(None, method, path, body, what).await
+    }
+
+    /// [`Gitea::call`] as another user (`Sudo: <login>`; only a site admin's token may).
+    async fn call_as<T: DeserializeOwned>(&self, sudo: Option<&str>, method: Method, path: &str, body: Option<&serde_json::Value>, what: &str) -> Result<(T, header::HeaderMap), ApiError> {
         let url = format!("{}/api/v1{path}", self.base);
         let mut request = self.http.request(method, &url);
+        if let Some(login) = sudo {
+            request = request.header("Sudo", login);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -298,13 +337,31 @@ impl Gitea {
         Ok(self.call(Method::PATCH, &path, Some(&body), &format!("editing comment {id} on PR {pr}")).await?.0)
     }
 
-    /// `owner`, `admin`, `write`, `read` or `none`.
+    /// `login`'s access to the repository: `owner`, `admin`, `write`, `read` or `none`.
+    ///
+    /// Read as Gitea computes it for that user (the repository read with `Sudo: <login>`),
+    /// which counts organisation teams; when the token may not sudo (not a site admin), the
+    /// collaborator permission endpoint is asked instead.
     pub async fn permission(&self, owner: &str, repo: &str, login: &str) -> anyhow::Result<String> {
+        let what = format!("reading {owner}/{repo} as {login}");
+        match self.call_as::<Repository>(Some(login), Method::GET, &format!("/repos/{owner}/{repo}"), None, &what).await {
+            Ok((repository, _)) => return Ok(repository.permissions.unwrap_or_default().level().to_owned()),
+            // A private repository the user cannot see.
+            Err(e) if e.is_not_found() => return Ok("none".to_owned()),
+            Err(ApiError::Status { status: StatusCode::FORBIDDEN, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.collaborator_permission(owner, repo, login).await
+    }
+
+    /// `collaborators/{login}/permission`: needs admin access to the repository; in Gitea 1.27
+    /// it reports write access given through a team as `read`.
+    async fn collaborator_permission(&self, owner: &str, repo: &str, login: &str) -> anyhow::Result<String> {
         let what = format!("reading {login}'s permission on {owner}/{repo}");
         match self.get::<Permission>(&format!("/repos/{owner}/{repo}/collaborators/{login}/permission"), &what).await {
             Ok(p) => Ok(p.permission),
             Err(ApiError::Status { status: StatusCode::FORBIDDEN, message, .. }) => anyhow::bail!(
-                "the bot's token may not read permissions on {owner}/{repo} (HTTP 403: {message}); give the bot admin access to the repository"
+                "the bot's token may not read permissions on {owner}/{repo} (HTTP 403: {message}); make the bot a site admin (or give it admin access to the repository)"
             ),
             Err(e) => Err(e.into()),
         }

@@ -111,7 +111,7 @@ pub async fn run(args: TestmeArgs) -> anyhow::Result<ExitCode> {
     let lock_dir = pr_lock::pr_dir(&config.state_dir, &pr_ref);
     let bot = gitea.current_user().await?;
     if let Some(id) = args.comment_id {
-        match check_trigger(&gitea, &pr_ref, id, &bot, &lock_dir, &config).await? {
+        match check_trigger(&gitea, &pr_ref, id, &bot, &lock_dir, &config, args.dry_run).await? {
             Trigger::Accepted => {}
             Trigger::Ignored | Trigger::Refused => return Ok(ExitCode::SUCCESS),
         }
@@ -284,7 +284,9 @@ enum Trigger {
     Refused,
 }
 
-async fn check_trigger(gitea: &Gitea, pr: &PrRef, id: u64, bot: &User, lock_dir: &Path, config: &RunConfig) -> anyhow::Result<Trigger> {
+/// Whether comment `id` triggers a run. A refusal is answered on the PR once, except under
+/// `--dry-run`, which posts nothing and says what it would have answered.
+async fn check_trigger(gitea: &Gitea, pr: &PrRef, id: u64, bot: &User, lock_dir: &Path, config: &RunConfig, dry_run: bool) -> anyhow::Result<Trigger> {
     let comment = gitea.comment(&pr.owner, &pr.repo, id).await?;
     let expected = format!("/{}/{}/pulls/{}", pr.owner, pr.repo, pr.number).to_ascii_lowercase();
     if !comment.pull_request_url.to_ascii_lowercase().ends_with(&expected) {
@@ -307,6 +309,10 @@ async fn check_trigger(gitea: &Gitea, pr: &PrRef, id: u64, bot: &User, lock_dir:
          someone with write access to {} asks. A maintainer can comment `!testme` here to start it.",
         pr.full_name()
     );
+    if dry_run {
+        println!("testme: {login} has {permission} access to {}: would be refused with a reply on the PR (--dry-run: nothing posted)", pr.full_name());
+        return Ok(Trigger::Refused);
+    }
     let holder = format!("refusal of comment {id} (pid {})", std::process::id());
     let _lock = pr_lock::acquire(&lock_dir.join("comment.lock"), "the PR comment lock", &holder, config.timeouts.shared, Duration::from_secs(30)).await?;
     let already = gitea.comments(pr).await?.into_iter().any(|c| c.user.login == bot.login && c.body.contains(&marker));

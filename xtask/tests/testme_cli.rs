@@ -120,6 +120,31 @@ async fn someone_without_write_access_gets_one_polite_refusal_and_nothing_runs()
     assert!(fake.statuses_on(HEAD).is_empty(), "nothing ran");
 }
 
+/// With a site-admin bot, access is read as Gitea computes it for the commenter (the
+/// repository read with `Sudo`): write access through an organisation team counts, which the
+/// collaborator permission endpoint (the fallback for a bot that is not a site admin) reports
+/// as `read` in Gitea 1.27.
+#[rstest]
+#[case::team_member("team-maint", true, "team-maint (write access to coop-cloud/custom-html) accepted")]
+#[case::direct_collaborator("maintainer", true, "maintainer (write access to coop-cloud/custom-html) accepted")]
+#[case::outsider("passer-by", true, "passer-by has read access to coop-cloud/custom-html: would be refused")]
+#[case::team_member_with_a_bot_that_cannot_sudo("team-maint", false, "team-maint has read access to coop-cloud/custom-html: would be refused")]
+#[tokio::test]
+async fn write_access_through_a_team_counts_when_the_bot_may_sudo(#[case] login: &str, #[case] bot_is_site_admin: bool, #[case] expected: &str) {
+    let fake = fake().await;
+    fake.add_user("ccci-bot", bot_is_site_admin, Some(TOKEN));
+    fake.add_user("team-maint", false, None);
+    fake.add_team_writer("coop-cloud", "custom-html", "team-maint");
+    let id = fake.add_comment("coop-cloud", "custom-html", 7, login, "!testme");
+    let out = run(testme(&fake, &["coop-cloud/custom-html#7", "--comment-id", &id.to_string(), "--dry-run"])).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains(expected), "expected {expected:?}: {out:?}");
+    let asked_endpoint = fake.requests().iter().any(|r| r.ends_with(&format!("/collaborators/{login}/permission")));
+    assert_eq!(asked_endpoint, !bot_is_site_admin, "the permission endpoint is only the fallback: {:?}", fake.requests());
+    assert_eq!(fake.comments_on("coop-cloud", "custom-html", 7).len(), 1, "--dry-run posts nothing, not even a refusal");
+    assert!(fake.statuses_on(HEAD).is_empty());
+}
+
 #[tokio::test]
 async fn a_comment_from_another_pr_is_rejected() {
     let fake = fake().await;

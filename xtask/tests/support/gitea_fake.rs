@@ -8,7 +8,9 @@
 //! It keeps state like Gitea does: comments are stored, an edit changes the stored body and
 //! `updated_at`, statuses accumulate per commit, and Gitea's rules that matter to us are
 //! enforced (a token is required and checked, only the poster or a repo admin edits a comment,
-//! only admins read other users' permissions, statuses need write access, files are paged).
+//! only admins read other users' permissions, only a site admin's token may `Sudo`, statuses
+//! need write access, files are paged), and so is one quirk of Gitea 1.27 seen against the
+//! real server: the collaborator permission endpoint reports team write access as `read`.
 //! The `clone_url` of a repository is whatever the test registers: a local git repository,
 //! since the fake serves no git protocol.
 
@@ -47,6 +49,9 @@ pub(crate) struct FakePull {
     pub(crate) files: Vec<(String, String, String)>,
     pub(crate) state: String,
 }
+
+/// A collaborator entry for write access given through an organisation team.
+const TEAM_WRITE: &str = "team-write";
 
 #[derive(Debug, Clone)]
 pub(crate) struct FakeRepo {
@@ -155,7 +160,7 @@ impl GiteaState {
         }
         match repo.collaborators.get(login).map(String::as_str) {
             Some("admin") => "admin",
-            Some("write") => "write",
+            Some("write" | TEAM_WRITE) => "write",
             // Public repositories: everyone else reads.
             _ => "read",
         }
@@ -341,9 +346,18 @@ fn doer(state: &GiteaState, headers: &HeaderMap) -> Result<FakeUser, Box<Respons
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(Box::new(error(state, StatusCode::UNAUTHORIZED, "token is required")));
     };
-    match state.tokens.get(token).and_then(|login| state.users.get(login)) {
-        Some(user) => Ok(user.clone()),
-        None => Err(Box::new(error(state, StatusCode::UNAUTHORIZED, "user does not exist [uid: 0, name: ]"))),
+    let user = match state.tokens.get(token).and_then(|login| state.users.get(login)) {
+        Some(user) => user.clone(),
+        None => return Err(Box::new(error(state, StatusCode::UNAUTHORIZED, "user does not exist [uid: 0, name: ]"))),
+    };
+    // Gitea's `sudo` middleware: a site admin's token acts as the named user.
+    match headers.get("sudo").and_then(|v| v.to_str().ok()) {
+        None => Ok(user),
+        Some(_) if !user.is_admin => Err(Box::new(error(state, StatusCode::FORBIDDEN, "Only administrators allowed to sudo."))),
+        Some(login) => match state.users.get(login) {
+            Some(other) => Ok(other.clone()),
+            None => Err(Box::new(error(state, StatusCode::NOT_FOUND, &format!("user redirect does not exist [name: {}]", login.to_lowercase())))),
+        },
     }
 }
 
@@ -551,7 +565,12 @@ async fn get_permission(
     if !s.users.contains_key(&collaborator) {
         return not_found(&s);
     }
-    let permission = s.permission_of(r, &collaborator);
+    // Gitea 1.27 answers here with the general access mode only: a non-admin team's write
+    // access is per unit and reads as `read` (seen against a real Gitea 1.27.3).
+    let permission = match r.collaborators.get(&collaborator).map(String::as_str) {
+        Some(TEAM_WRITE) => "read",
+        _ => s.permission_of(r, &collaborator),
+    };
     Json(json!({ "permission": permission, "role_name": permission, "user": s.user_json(&collaborator) })).into_response()
 }
 
@@ -669,6 +688,11 @@ impl FakeGitea {
         let id = s.id();
         let repo = FakeRepo { id, owner: owner.into(), name: name.into(), clone_url: clone_url.into(), collaborators: HashMap::new(), pulls: BTreeMap::new() };
         s.repos.insert((owner.into(), name.into()), repo);
+    }
+
+    /// Write access through a member's organisation team (not a direct collaborator).
+    pub(crate) fn add_team_writer(&self, owner: &str, repo: &str, login: &str) {
+        self.add_collaborator(owner, repo, login, TEAM_WRITE);
     }
 
     /// `permission`: `read`, `write` or `admin`.
