@@ -18,7 +18,6 @@
 
 use std::{
     collections::HashMap,
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -80,13 +79,12 @@ pub async fn run(recipe: &str, rounds: usize) -> anyhow::Result<()> {
     let bare_secs = median(&mut bare);
 
     // The suite, built first: the ratio is about running it, not compiling it.
-    let cargo = crate::cargo_bin();
     let package = format!("recipe-{recipe}");
-    let built = Command::new(&cargo).args(["nextest", "run", "--no-run", "-p", &package]).status()?;
+    let built = crate::cargo().args(["nextest", "run", "--no-run", "-p", &package]).status()?;
     anyhow::ensure!(built.success(), "building {package} failed");
     let run_id = format!("bench{}-{}", std::process::id(), now_unix() % 100_000);
     let start = Instant::now();
-    let mut child = Command::new(&cargo)
+    let mut child = crate::cargo()
         .args(["nextest", "run", "-p", &package])
         .env("CCCI_RUN_ID", &run_id)
         .env("CCCI_RUN_OWNER_PID", std::process::id().to_string())

@@ -40,6 +40,27 @@ pub fn cargo_bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// A `cargo` command for a nested build or test run, without what `cargo run` set for the
+/// xtask itself: build scripts that watch those variables (ring's watches `CARGO_PKG_NAME`
+/// and `CARGO_MANIFEST_DIR`) would otherwise see them change between `cargo xtask` and the
+/// suites it runs, and each would rebuild what the other built (about 30 s per run).
+pub fn cargo() -> std::process::Command {
+    let mut cmd = std::process::Command::new(cargo_bin());
+    for key in run_only_vars(std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned())) {
+        cmd.env_remove(key);
+    }
+    cmd
+}
+
+/// Of the variable names given, those `cargo run` (or `cargo test`) sets for the program it
+/// runs and that describe that program, not the build: `CARGO` and `CARGO_HOME`,
+/// `CARGO_TARGET_DIR` and the like stay.
+pub fn run_only_vars(keys: impl Iterator<Item = String>) -> Vec<String> {
+    const EXACT: [&str; 7] =
+        ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"];
+    keys.filter(|k| EXACT.contains(&k.as_str()) || k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_BIN_EXE_")).collect()
+}
+
 /// Seconds since the epoch as an RFC 3339 UTC timestamp (`2024-05-01T12:00:00Z`).
 pub fn rfc3339(unix: u64) -> String {
     let days = (unix / 86_400) as i64;
@@ -59,6 +80,19 @@ pub fn rfc3339(unix: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nested_cargo_runs_without_what_cargo_set_for_the_xtask() {
+        // `cargo test` sets these for this test binary, as `cargo run` does for the xtask.
+        assert!(std::env::var_os("CARGO_PKG_NAME").is_some() && std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let cmd = super::cargo();
+        let removed: Vec<String> = cmd.get_envs().filter(|(_, v)| v.is_none()).map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        for key in ["CARGO_PKG_NAME", "CARGO_PKG_VERSION", "CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH"] {
+            assert!(removed.iter().any(|k| k == key), "{key} reaches the nested cargo: {removed:?}");
+        }
+        let kept = super::run_only_vars(["CARGO", "CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_PKG_NAME", "PATH"].into_iter().map(String::from));
+        assert_eq!(kept, ["CARGO_PKG_NAME"], "only what describes the running program goes");
+    }
+
     #[test]
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

@@ -26,8 +26,7 @@ pub struct TestArgs {
 
 /// Recipe package names in the workspace, from `cargo metadata`.
 pub fn recipe_packages() -> anyhow::Result<Vec<String>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = std::process::Command::new(cargo)
+    let out = crate::cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .context("running cargo metadata")?;
@@ -65,8 +64,7 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let guard = RunGuard::start("x", (!args.no_testbed).then_some(&testbed)).await?;
     let run_id = guard.run_id().to_owned();
     let nextest = !args.cargo_test && has_nextest();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = tokio::process::Command::new(cargo);
+    let mut cmd = tokio::process::Command::from(crate::cargo());
     let junit = if nextest {
         // The `ci` profile writes the JUnit report that the results below are made from, into
         // a store of this run's own: nextest's default store is under the workspace, whatever
@@ -100,8 +98,7 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn has_nextest() -> bool {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    std::process::Command::new(cargo)
+    crate::cargo()
         .args(["nextest", "--version"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

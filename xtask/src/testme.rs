@@ -472,7 +472,7 @@ async fn nextest(
     // junit.xml.
     let (config_path, junit_path) = crate::results::private_nextest_config(&ws.root, artifacts, label)?;
 
-    let mut cmd = tokio::process::Command::new(crate::cargo_bin());
+    let mut cmd = tokio::process::Command::from(crate::cargo());
     cmd.current_dir(&ws.root).args(["nextest", "run", "--profile", "ci", "--no-fail-fast", "--config-file"]).arg(&config_path);
     for p in packages {
         cmd.args(["-p", p]);

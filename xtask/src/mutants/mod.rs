@@ -407,7 +407,7 @@ fn mutate(repo: &Path, dest: &Path, id: &str, files: &[(String, String)]) -> any
 }
 
 fn build(package: &str) -> anyhow::Result<()> {
-    let status = std::process::Command::new(crate::cargo_bin()).args(["nextest", "run", "--no-run", "-p", package]).status();
+    let status = crate::cargo().args(["nextest", "run", "--no-run", "-p", package]).status();
     match status {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => anyhow::bail!("building {package} failed ({s})"),
@@ -425,7 +425,7 @@ async fn run_stages(config: &RunConfig, package: &str, stages: &[String], repo: 
     let label = log.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let (nextest_config, junit_path) = crate::results::private_nextest_config(&config.workspace_root, dir, &label)?;
     let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut cmd = tokio::process::Command::new(crate::cargo_bin());
+    let mut cmd = tokio::process::Command::from(crate::cargo());
     cmd.current_dir(&config.workspace_root)
         .args(["nextest", "run", "--profile", "ci", "--no-fail-fast", "--config-file"])
         .arg(&nextest_config)
