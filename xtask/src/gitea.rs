@@ -162,6 +162,32 @@ pub struct NewStatus {
 pub struct Gitea {
     base: String,
     http: reqwest::Client,
+    reach: Reach,
+}
+
+/// How to reach a Gitea that plain DNS and the system CAs do not: `GITEA_RESOLVE` (the IP
+/// address to connect to for `GITEA_URL`'s host, on its port, as curl's `--resolve`) and
+/// `GITEA_CA` (a PEM file of extra trusted roots), e.g. a Gitea behind split-horizon DNS with
+/// a private CA, or one on the testbed. Applied to the API client and to git.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    pub resolve: Option<std::net::IpAddr>,
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl Reach {
+    /// From `GITEA_RESOLVE` and `GITEA_CA`.
+    fn from_env() -> anyhow::Result<Reach> {
+        let resolve = match std::env::var("GITEA_RESOLVE").ok().filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(v) => Some(v.trim().parse::<std::net::IpAddr>().map_err(|_| anyhow::format_err!("GITEA_RESOLVE={v:?} is not an IP address"))?),
+        };
+        let ca = std::env::var_os("GITEA_CA").filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+        if let Some(ca) = &ca {
+            anyhow::ensure!(ca.is_file(), "GITEA_CA={} is not a readable file", ca.display());
+        }
+        Ok(Reach { resolve, ca })
+    }
 }
 
 impl std::fmt::Debug for Gitea {
@@ -171,6 +197,22 @@ impl std::fmt::Debug for Gitea {
 }
 
 /// Keeps error text on one line and short (API messages can carry HTML or stack traces).
+/// The host of an `http(s)://host[:port]/...` URL.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map(|(h, _)| h).unwrap_or(authority).to_owned()
+}
+
+/// The port of an `http(s)://host[:port]/...` URL, the scheme's default if none is given.
+pub fn port_of(url: &str) -> u16 {
+    let url = url.trim();
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let given = authority.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+    given.unwrap_or(if url.starts_with("http://") { 80 } else { 443 })
+}
+
 fn one_line(text: &str) -> String {
     let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if line.len() > 200 {
@@ -194,10 +236,14 @@ impl Gitea {
             .ok()
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| anyhow::format_err!("GITEA_TOKEN is not set: the bot's Gitea access token is needed to read PRs and report back"))?;
-        Gitea::new(&base, token.trim())
+        Gitea::with_reach(&base, token.trim(), Reach::from_env()?)
     }
 
     pub fn new(base: &str, token: &str) -> anyhow::Result<Gitea> {
+        Gitea::with_reach(base, token, Reach::default())
+    }
+
+    pub fn with_reach(base: &str, token: &str, reach: Reach) -> anyhow::Result<Gitea> {
         let base = base.trim().trim_end_matches('/').to_owned();
         anyhow::ensure!(
             base.starts_with("http://") || base.starts_with("https://"),
@@ -209,17 +255,32 @@ impl Gitea {
         let mut headers = header::HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
         headers.insert(header::ACCEPT, header::HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(ip) = reach.resolve {
+            // reqwest takes the port from the URL; the one given here is ignored.
+            builder = builder.resolve(&host_of(&base), std::net::SocketAddr::new(ip, port_of(&base)));
+        }
+        if let Some(ca) = &reach.ca {
+            let pem = std::fs::read(ca).with_context(|| format!("reading GITEA_CA {}", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).with_context(|| format!("parsing GITEA_CA {}", ca.display()))? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .default_headers(headers)
             .user_agent(concat!("ccci-xtask/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(30))
             .build()
             .context("building the HTTP client")?;
-        Ok(Gitea { base, http })
+        Ok(Gitea { base, http, reach })
     }
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    pub fn reach(&self) -> &Reach {
+        &self.reach
     }
 
     /// One API call; `what` names it in errors ("reading PR x/y#1").
@@ -403,3 +464,13 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_and_port_come_from_the_url() {
+        assert_eq!((super::host_of("https://git.example:3000/x"), super::port_of("https://git.example:3000/x")), ("git.example".into(), 3000));
+        assert_eq!((super::host_of("https://git.example"), super::port_of("https://git.example")), ("git.example".into(), 443));
+        assert_eq!((super::host_of("http://10.0.0.1/"), super::port_of("http://10.0.0.1/")), ("10.0.0.1".into(), 80));
+    }
+}

@@ -14,11 +14,13 @@ use anyhow::Context as _;
 
 use crate::gitea::PullRequest;
 
-/// How git authenticates to the Gitea host: the URL prefix and the token.
+/// How git authenticates to the Gitea host: the URL prefix and the token, and how it reaches
+/// it (`GITEA_RESOLVE`, `GITEA_CA`).
 #[derive(Clone)]
 pub struct GitAuth {
     pub base_url: String,
     pub token: String,
+    pub reach: crate::gitea::Reach,
 }
 
 impl std::fmt::Debug for GitAuth {
@@ -31,9 +33,19 @@ fn git(dir: &Path, args: &[&str], auth: Option<&GitAuth>) -> anyhow::Result<Stri
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(args).env("GIT_TERMINAL_PROMPT", "0");
     if let Some(auth) = auth {
-        cmd.env("GIT_CONFIG_COUNT", "1")
-            .env("GIT_CONFIG_KEY_0", format!("http.{}/.extraHeader", auth.base_url.trim_end_matches('/')))
-            .env("GIT_CONFIG_VALUE_0", format!("Authorization: token {}", auth.token));
+        let base = auth.base_url.trim_end_matches('/');
+        let mut config = vec![(format!("http.{base}/.extraHeader"), format!("Authorization: token {}", auth.token))];
+        if let Some(ip) = auth.reach.resolve {
+            let ip = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+            config.push(("http.curloptResolve".into(), format!("{}:{}:{ip}", crate::gitea::host_of(base), crate::gitea::port_of(base))));
+        }
+        if let Some(ca) = &auth.reach.ca {
+            config.push((format!("http.{base}/.sslCAInfo"), ca.display().to_string()));
+        }
+        cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+        for (i, (key, value)) in config.into_iter().enumerate() {
+            cmd.env(format!("GIT_CONFIG_KEY_{i}"), key).env(format!("GIT_CONFIG_VALUE_{i}"), value);
+        }
     }
     let out = cmd.output().with_context(|| format!("running git {}", args.first().unwrap_or(&"")))?;
     if !out.status.success() {

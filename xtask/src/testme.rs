@@ -389,7 +389,7 @@ async fn execute(
         Kind::Recipe => {
             let checkout = config.run_dir().join("checkout").join(&pr_ref.repo);
             println!("testme: checking out {} into {}", short(&pr.head.sha), checkout.display());
-            let auth = std::env::var("GITEA_TOKEN").ok().map(|token| GitAuth { base_url: gitea.base().to_owned(), token });
+            let auth = std::env::var("GITEA_TOKEN").ok().map(|token| GitAuth { base_url: gitea.base().to_owned(), token, reach: gitea.reach().clone() });
             pr_checkout::checkout_head(pr, &checkout, auth.as_ref())?;
             let own_name = pr_ref.repo.to_ascii_lowercase();
             let (own, dependents): (Vec<&RecipeCrate>, Vec<&RecipeCrate>) = recipes.iter().partition(|r| r.name == own_name);
