@@ -1,0 +1,3 @@
+# Set any config versions here
+# Docs: https://docs.coopcloud.tech/maintainers/handbook/#manage-configs
+export PG_BACKUP_VERSION=v1
