@@ -41,6 +41,8 @@ fn git(dir: &Path, args: &[&str], auth: Option<&GitAuth>) -> anyhow::Result<Stri
         }
         if let Some(ca) = &auth.reach.ca {
             config.push((format!("http.{base}/.sslCAInfo"), ca.display().to_string()));
+            // The variable overrides any `http.sslCAInfo`, and hosts set it to the system bundle.
+            cmd.env("GIT_SSL_CAINFO", ca);
         }
         cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
         for (i, (key, value)) in config.into_iter().enumerate() {

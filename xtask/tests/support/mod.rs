@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod gitea_fake;
+pub(crate) mod gitea_real;
 
 use std::{
     path::{Path, PathBuf},
@@ -42,6 +43,18 @@ pub(crate) fn xtask(cwd: &Path, args: &[&str]) -> tokio::process::Command {
     cmd
 }
 
+/// The value after `prefix` on the first stdout line that has it.
+pub(crate) fn after<'a>(stdout: &'a str, prefix: &str) -> Option<&'a str> {
+    stdout.lines().find_map(|l| l.strip_prefix(prefix))
+}
+
+/// `docker <args>` output lines (the engine is the testbed's).
+pub(crate) fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("docker").args(args).output().expect("running docker");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
+}
+
 /// What a finished process said.
 #[derive(Debug)]
 pub(crate) struct Output {
@@ -72,6 +85,47 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
         .expect("running git");
     assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Builds a bare recipe repository from a testbed fixture directory (`<version>/` per release,
+/// `head/`): one commit and annotated tag per release on `main`, then the head as branch
+/// `feature`, also published as Gitea's `refs/pull/<pr>/head`. Returns the head sha.
+pub(crate) fn recipe_repository(fixture: &Path, bare: &Path, pr: u64) -> String {
+    let work = bare.with_extension("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    let mut releases: Vec<String> = std::fs::read_dir(fixture)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "head")
+        .collect();
+    releases.sort_by_key(|v| v.split(['.', '+']).take(3).map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>());
+    let versions = releases.iter().map(|r| (r.as_str(), Some(r.as_str()))).chain([("head", None)]);
+    for (dir, tag) in versions {
+        if tag.is_none() {
+            git(&work, &["checkout", "-q", "-b", "feature"]);
+        }
+        for entry in std::fs::read_dir(&work).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() != ".git" {
+                if path.is_dir() { std::fs::remove_dir_all(&path).unwrap() } else { std::fs::remove_file(&path).unwrap() }
+            }
+        }
+        let copied = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", fixture.join(dir).display())).arg(&work).status().unwrap();
+        assert!(copied.success());
+        // A fresh index: `cp -a` keeps mtimes, and a same-size file with the same mtime would
+        // otherwise look unchanged to git and keep the previous version's content.
+        git(&work, &["rm", "-r", "-q", "--cached", "--ignore-unmatch", "."]);
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", &tag.map(|t| format!("chore: publish {t} release")).unwrap_or_else(|| "PR head".into())]);
+        if let Some(tag) = tag {
+            git(&work, &["tag", "-a", tag, "-m", tag]);
+        }
+    }
+    git(bare.parent().unwrap(), &["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()]);
+    let head = git(bare, &["rev-parse", "feature"]);
+    git(bare, &["update-ref", &format!("refs/pull/{pr}/head"), &head]);
+    head
 }
 
 /// A fresh directory under the system temp dir, removed when dropped.
