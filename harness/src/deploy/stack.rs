@@ -115,6 +115,7 @@ pub(super) async fn deploy(ctx: StackDeploy<'_>) -> Result<()> {
         grant_access(&mut doc, access, stack)?;
     }
     label_everything(&mut doc, run_id);
+    escape_dollars(&mut doc);
     let final_path = checkout.join("compose.ccci-final.yml");
     std::fs::write(&final_path, serde_yaml::to_string(&doc).expect("YAML serialises")).infra(|| "writing the final compose file".into())?;
     let args: Vec<String> = ["stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", "compose.ccci-final.yml", stack]
@@ -219,6 +220,28 @@ fn grant_access(doc: &mut Value, access: &ContainerAccess, stack: &str) -> Resul
 /// Adds `ccci.run=<id>` to every service's deploy labels and container labels (so task
 /// containers carry it too) and to every volume, network, config and secret the stack defines
 /// itself (external ones belong to someone else).
+/// `docker stack config` has already interpolated the merged file (a recipe's `$$` is a `$`
+/// in it), and `docker stack deploy` interpolates what it deploys once more: every `$` of the
+/// rendered file is literal, so it is written as `$$` to come out of that pass unchanged (a
+/// healthcheck's `$$(cat /run/secrets/...)` stays a shell substitution, as on a real host).
+fn escape_dollars(doc: &mut Value) {
+    match doc {
+        Value::String(text) if text.contains('$') => *text = text.replace('$', "$$"),
+        Value::Sequence(items) => items.iter_mut().for_each(escape_dollars),
+        Value::Mapping(map) => {
+            let keys: Vec<Value> = map.keys().filter(|k| k.as_str().is_some_and(|k| k.contains('$'))).cloned().collect();
+            for key in keys {
+                if let Some(value) = map.remove(&key) {
+                    map.insert(Value::String(key.as_str().unwrap_or_default().replace('$', "$$")), value);
+                }
+            }
+            map.values_mut().for_each(escape_dollars);
+        }
+        Value::Tagged(tagged) => escape_dollars(&mut tagged.value),
+        _ => {}
+    }
+}
+
 fn label_everything(doc: &mut Value, run_id: &str) {
     let key = Value::String(RUN_LABEL.into());
     let value = Value::String(run_id.into());
@@ -294,6 +317,18 @@ async fn docker_cli(args: &[String], host: &[(String, String)], vars: &BTreeMap<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_dollar_of_the_rendered_file_survives_the_deploys_interpolation() {
+        // As `docker stack config` prints a recipe's `$$(cat /run/secrets/db_password)`.
+        let mut doc: Value = serde_yaml::from_str(
+            "services:\n  db:\n    healthcheck:\n      test: [CMD-SHELL, 'mysqladmin ping -p\"$(cat /run/secrets/db_password)\"']\n    environment:\n      PRICE: 5$\n",
+        )
+        .unwrap();
+        escape_dollars(&mut doc);
+        assert_eq!(doc["services"]["db"]["healthcheck"]["test"][1], Value::from("mysqladmin ping -p\"$$(cat /run/secrets/db_password)\""));
+        assert_eq!(doc["services"]["db"]["environment"]["PRICE"], Value::from("5$$"));
+    }
 
     #[test]
     fn every_owned_object_gets_the_run_label_and_external_ones_do_not() {
