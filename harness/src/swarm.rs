@@ -77,9 +77,16 @@ impl StackState {
         !self.services.is_empty() && self.services.iter().all(ServiceState::converged)
     }
 
-    /// A service whose tasks keep failing with none ready will not converge by waiting longer.
+    /// A service whose tasks keep failing with none ready will not converge by waiting longer:
+    /// `threshold` failures once every other service of the stack is ready, three times as
+    /// many while another is still starting (an app that exits until its database answers,
+    /// restarted by Swarm until it does, is how many real recipes start).
     pub fn crash_looping(&self, threshold: usize) -> Option<&ServiceState> {
-        self.services.iter().find(|s| s.ready == 0 && (s.failures.len() >= threshold || (s.stopped && !s.failures.is_empty())))
+        let others_starting = |me: &ServiceState| self.services.iter().any(|s| s.name != me.name && !s.converged());
+        self.services.iter().find(|s| {
+            let limit = if others_starting(s) { threshold * 3 } else { threshold };
+            s.ready == 0 && (s.failures.len() >= limit || (s.stopped && !s.failures.is_empty()))
+        })
     }
 
     /// One line per service: `name ready/desired (starting) [last error]`.
@@ -835,6 +842,14 @@ mod tests {
         assert_eq!(state.crash_looping(3).map(|s| s.name.as_str()), Some("a"));
         let recovering = StackState { services: vec![svc("a", 1, 1, 5)] };
         assert!(recovering.crash_looping(3).is_none());
+        // An app that exits until its database is up is restarted, not given up on...
+        let db_starting = StackState { services: vec![svc("app", 1, 0, 3), svc("db", 1, 0, 0)] };
+        assert!(db_starting.crash_looping(3).is_none(), "the database is still starting");
+        // ...but only for a while, and no longer once the database is ready.
+        let db_stuck = StackState { services: vec![svc("app", 1, 0, 9), svc("db", 1, 0, 0)] };
+        assert_eq!(db_stuck.crash_looping(3).map(|s| s.name.as_str()), Some("app"));
+        let db_ready = StackState { services: vec![svc("app", 1, 0, 3), svc("db", 1, 1, 0)] };
+        assert_eq!(db_ready.crash_looping(3).map(|s| s.name.as_str()), Some("app"));
         assert!(state.summary().contains("last failure: failed: exit 0"));
     }
 }
