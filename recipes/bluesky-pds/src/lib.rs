@@ -17,7 +17,7 @@ use harness::prelude::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub use harness::fixture::{encode, sha256_hex, tag, upstream_version};
+pub use harness::fixture::{encode, png, png_size, sha256_hex, tag, upstream_version};
 
 /// The secret holding the admin password (HTTP Basic `admin:<password>`).
 pub const ADMIN_SECRET: &str = "admin_password";
@@ -452,60 +452,6 @@ fn absent<T>(d: &Deployment, why: &str) -> Option<T> {
     None
 }
 
-/// A `width` x `height` RGB PNG of a gradient shifted by `seed` (unfiltered rows, stored
-/// deflate blocks).
-pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(((width * 3 + 1) * height) as usize);
-    for y in 0..height {
-        raw.push(0); // filter: none
-        for x in 0..width {
-            raw.extend([(x * 255 / width.max(1)) as u8 ^ seed, (y * 255 / height.max(1)) as u8, ((x + y) % 256) as u8 ^ seed.rotate_left(3)]);
-        }
-    }
-    // zlib: header, stored blocks of at most 65535 bytes, Adler-32.
-    let mut z = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
-    for (i, block) in blocks.iter().enumerate() {
-        z.push(u8::from(i + 1 == blocks.len()));
-        let len = block.len() as u16;
-        z.extend(len.to_le_bytes());
-        z.extend((!len).to_le_bytes());
-        z.extend_from_slice(block);
-    }
-    let (mut a, mut b) = (1u32, 0u32);
-    for byte in &raw {
-        a = (a + u32::from(*byte)) % 65521;
-        b = (b + a) % 65521;
-    }
-    z.extend(((b << 16) | a).to_be_bytes());
-
-    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-    let mut ihdr = Vec::new();
-    ihdr.extend(width.to_be_bytes());
-    ihdr.extend(height.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter method, no interlace
-    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &z[..]), (b"IEND", &[][..])] {
-        png.extend((data.len() as u32).to_be_bytes());
-        let start = png.len();
-        png.extend_from_slice(kind);
-        png.extend_from_slice(data);
-        let crc = crc32(&png[start..]);
-        png.extend(crc.to_be_bytes());
-    }
-    png
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,16 +471,6 @@ mod tests {
         let now = now_iso();
         assert_eq!(now.len(), 24, "{now}");
         assert!(now.ends_with('Z') && now.as_bytes()[10] == b'T', "{now}");
-    }
-
-    #[test]
-    fn the_generated_png_has_a_valid_header_crc() {
-        let img = png(64, 48, 7);
-        assert_eq!(&img[..8], b"\x89PNG\r\n\x1a\n");
-        assert_eq!(u32::from_be_bytes(img[16..20].try_into().unwrap()), 64);
-        assert_eq!(u32::from_be_bytes(img[29..33].try_into().unwrap()), crc32(&img[12..29]));
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
-        assert_ne!(png(64, 48, 1), png(64, 48, 2));
     }
 
     #[test]

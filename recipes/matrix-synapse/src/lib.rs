@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac as _};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub use harness::fixture::{encode, sha256_hex, tag, upstream_version};
+pub use harness::fixture::{encode, png, png_size, sha256_hex, tag, upstream_version};
 
 /// The recipe's secret that keys the admin registration API (`registration_shared_secret` in
 /// homeserver.yaml; a short name: Swarm secret names are at most 64 characters).
@@ -397,67 +397,6 @@ impl DataProbe for MarkerRoom {
     }
 }
 
-/// A `width` x `height` RGB PNG of a colour gradient (unfiltered rows, stored deflate blocks).
-pub fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(((width * 3 + 1) * height) as usize);
-    for y in 0..height {
-        raw.push(0); // filter: none
-        for x in 0..width {
-            raw.extend([(x * 255 / width.max(1)) as u8, (y * 255 / height.max(1)) as u8, ((x + y) % 256) as u8]);
-        }
-    }
-    // zlib: header, stored blocks of at most 65535 bytes, Adler-32.
-    let mut z = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
-    for (i, block) in blocks.iter().enumerate() {
-        z.push(u8::from(i + 1 == blocks.len()));
-        let len = block.len() as u16;
-        z.extend(len.to_le_bytes());
-        z.extend((!len).to_le_bytes());
-        z.extend_from_slice(block);
-    }
-    let (mut a, mut b) = (1u32, 0u32);
-    for byte in &raw {
-        a = (a + u32::from(*byte)) % 65521;
-        b = (b + a) % 65521;
-    }
-    z.extend(((b << 16) | a).to_be_bytes());
-
-    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-    let mut ihdr = Vec::new();
-    ihdr.extend(width.to_be_bytes());
-    ihdr.extend(height.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter method, no interlace
-    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &z[..]), (b"IEND", &[][..])] {
-        png.extend((data.len() as u32).to_be_bytes());
-        let start = png.len();
-        png.extend_from_slice(kind);
-        png.extend_from_slice(data);
-        let crc = crc32(&png[start..]);
-        png.extend(crc.to_be_bytes());
-    }
-    png
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-/// The dimensions in a PNG's IHDR, or `None` if `bytes` is not a PNG.
-pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
-        return None;
-    }
-    Some((u32::from_be_bytes(bytes[16..20].try_into().ok()?), u32::from_be_bytes(bytes[20..24].try_into().ok()?)))
-}
-
 /// How long to wait for pages in the SSO flow.
 pub const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -483,17 +422,6 @@ mod tests {
         mac.update(b"n\0u\0p\0admin");
         assert_eq!(a, hex::encode(mac.finalize().into_bytes()));
         assert_ne!(a, registration_mac(&Secret::new("k"), "n", "u", &Secret::new("p"), false).unwrap());
-    }
-
-    #[test]
-    fn the_generated_png_has_valid_checksums_and_its_size() {
-        let img = png(300, 200);
-        assert_eq!(png_size(&img), Some((300, 200)));
-        // The IHDR chunk's CRC, recomputed.
-        let crc = u32::from_be_bytes(img[29..33].try_into().unwrap());
-        assert_eq!(crc, crc32(&img[12..29]));
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
-        assert!(png_size(b"not a png at all, not at all").is_none());
     }
 
     #[test]

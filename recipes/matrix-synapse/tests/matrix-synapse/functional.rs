@@ -48,7 +48,7 @@ async fn media_round_trips_by_sha256_and_an_image_gets_a_thumbnail() -> anyhow::
     assert_eq!(anonymous.status, 401, "authenticated media served without a token");
     assert_eq!(anonymous.error().map(|e| e.errcode).as_deref(), Some("M_MISSING_TOKEN"));
 
-    let image = png(300, 200);
+    let image = png(300, 200, 0);
     let mxc = m.upload(&p.alice, "gradient.png", "image/png", &image).await?;
     let got = m.download(Some(&p.bob.access_token), &mxc).await?;
     assert_eq!(sha256_hex(&got.body), sha256_hex(&image));
