@@ -197,20 +197,14 @@ impl std::fmt::Debug for Gitea {
 }
 
 /// Keeps error text on one line and short (API messages can carry HTML or stack traces).
-/// The host of an `http(s)://host[:port]/...` URL.
+/// The host of an `http(s)://host[:port]/...` URL (empty if it is none).
 pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    authority.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map(|(h, _)| h).unwrap_or(authority).to_owned()
+    reqwest::Url::parse(url.trim()).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// The port of an `http(s)://host[:port]/...` URL, the scheme's default if none is given.
 pub fn port_of(url: &str) -> u16 {
-    let url = url.trim();
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let given = authority.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
-    given.unwrap_or(if url.starts_with("http://") { 80 } else { 443 })
+    reqwest::Url::parse(url.trim()).ok().and_then(|u| u.port_or_known_default()).unwrap_or(443)
 }
 
 fn one_line(text: &str) -> String {

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use harness::{AppClient, Deployment, Secret};
+use harness::{AppClient, Deployment, Secret, fixture::tag};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -57,7 +57,7 @@ impl RealGitea {
 
     /// A user with a random password (returned: only basic auth for their token needs it).
     pub(crate) async fn create_user(&self, login: &str, site_admin: bool) -> anyhow::Result<Secret> {
-        let password = Secret::new(format!("Pw-{:032x}", rand_u128()));
+        let password = Secret::new(format!("Pw-{}{}{}{}", tag(), tag(), tag(), tag()));
         let body = json!({ "username": login, "email": format!("{login}@e2e.test"), "password": password.expose(), "must_change_password": false });
         self.call(Method::POST, "/admin/users", Some(body), None, 201).await?;
         if site_admin {
@@ -69,7 +69,7 @@ impl RealGitea {
     /// An access token of `login` with `scopes`, made with their own password (as a bot's
     /// operator makes it in the web UI).
     pub(crate) async fn create_token(&self, login: &str, password: &Secret, scopes: &[&str]) -> anyhow::Result<Secret> {
-        let body = json!({ "name": format!("e2e-{:08x}", rand_u128() as u32), "scopes": scopes });
+        let body = json!({ "name": format!("e2e-{}", tag()), "scopes": scopes });
         let response = self
             .http
             .request(Method::POST, &format!("/api/v1/users/{login}/tokens"))
@@ -175,10 +175,4 @@ impl RealGitea {
         let list = self.call(Method::GET, &format!("/repos/{owner}/{repo}/statuses/{sha}?sort=oldest&limit=50"), None, None, 200).await?;
         Ok(list.as_array().cloned().unwrap_or_default())
     }
-}
-
-fn rand_u128() -> u128 {
-    use std::hash::{BuildHasher, RandomState};
-    let (a, b) = (RandomState::new().hash_one(std::time::SystemTime::now()), RandomState::new().hash_one(std::process::id()));
-    (u128::from(a) << 64) | u128::from(b)
 }
