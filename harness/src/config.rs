@@ -93,6 +93,10 @@ pub struct RunConfig {
     pub ca_pem: Option<PathBuf>,
     /// The image of the harness's helper containers on a real host (`CCCI_HELPER_IMAGE`).
     pub helper_image: Option<String>,
+    /// How many testbed images build at once (`CCCI_TESTBED_JOBS`, default 3): a build
+    /// mostly waits on a registry, the Debian mirror or the disk, so a few overlap well even
+    /// on two cores.
+    pub testbed_jobs: usize,
     /// The Debian mirror the testbed's debootstrap uses (`CCCI_DEBIAN_MIRROR`).
     pub debian_mirror: String,
     /// Chromium and chromedriver (`CCCI_CHROMIUM`, `CCCI_CHROMEDRIVER`; Debian's paths).
@@ -191,6 +195,7 @@ impl RunConfig {
             name_tag: std::env::var("CCCI_NAME_TAG").ok().filter(|t| !t.is_empty()),
             ca_pem: std::env::var_os("CCCI_CA").map(PathBuf::from),
             helper_image: std::env::var("CCCI_HELPER_IMAGE").ok(),
+            testbed_jobs: env_u64("CCCI_TESTBED_JOBS").map(|n| n.max(1) as usize).unwrap_or(3),
             debian_mirror: std::env::var("CCCI_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into()),
             chromium: std::env::var_os("CCCI_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into()),
             chromedriver: std::env::var_os("CCCI_CHROMEDRIVER")

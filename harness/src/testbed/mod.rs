@@ -121,9 +121,8 @@ pub async fn up_for(config: &RunConfig, fixtures: &Fixtures) -> Result<()> {
     })?;
     step("TLS certificates", || ensure_certificates(config))?;
     step("base image", || once_more("the base image", || ensure_base_image(config)))?;
-    for (image, context) in step("scanning fixture images", || referenced_images(config, fixtures))? {
-        step(&format!("building {image}"), || once_more(&format!("building {image}"), || ensure_image(config, &image, &context)))?;
-    }
+    let images = step("scanning fixture images", || referenced_images(config, fixtures))?;
+    build_images(config, images, config.testbed_jobs)?;
     ensure_proxy(config, &swarm).await?;
     progress!("testbed: up in {:.1}s", start.elapsed().as_secs_f64());
     Ok(())
@@ -249,7 +248,12 @@ chmod 644 wildcard.key
 
 /// `debootstrap --variant=minbase bookworm` + `docker import`, unless the image exists.
 fn ensure_base_image(config: &RunConfig) -> anyhow::Result<()> {
-    if docker(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]).is_ok() {
+    let exists = || docker(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]).is_ok();
+    if exists() {
+        return Ok(());
+    }
+    let _building = build_lock(config, "base", BASE_IMAGE)?;
+    if exists() {
         return Ok(());
     }
     let rootfs = testbed_dir(config).join("rootfs");
@@ -327,6 +331,91 @@ fn collect_compose_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<(
     Ok(())
 }
 
+/// The minutes an image's Dockerfile says its cold build takes (`# ccci-build-minutes: N`,
+/// measured on two cores with nothing cached); 1 when it does not say.
+fn build_minutes(context: &Path) -> u32 {
+    std::fs::read_to_string(context.join("Dockerfile"))
+        .ok()
+        .and_then(|text| text.lines().find_map(|l| l.trim().strip_prefix("# ccci-build-minutes:").and_then(|n| n.trim().parse().ok())))
+        .unwrap_or(1)
+}
+
+/// The order builds start in: the longest first, so that none is left to run alone at the
+/// end while the short ones finished long ago.
+fn build_order(images: Vec<(String, PathBuf)>) -> Vec<(String, PathBuf)> {
+    let mut images: Vec<_> = images.into_iter().map(|(image, context)| (build_minutes(&context), image, context)).collect();
+    images.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    images.into_iter().map(|(_, image, context)| (image, context)).collect()
+}
+
+/// `ccci-testbed/<app>:<tag>` -> `<app>`.
+fn image_app(image: &str) -> &str {
+    image.strip_prefix(IMAGE_PREFIX).unwrap_or(image).split(':').next().unwrap_or_default()
+}
+
+/// What the build threads share: the images not started yet, the apps being built, and the
+/// failures so far.
+#[derive(Default)]
+struct Builds {
+    queue: Vec<(String, PathBuf)>,
+    building: BTreeSet<String>,
+    failures: Vec<(String, anyhow::Error)>,
+}
+
+/// Builds every image of `images` that is not current, `jobs` at a time, the longest first.
+/// Two tags of one app never build at once: the second then finds the first's downloads in
+/// the registry caches (npm, pnpm, Go, pip, Maven) instead of fetching and compiling them
+/// alongside it. After a failure no new build starts; the ones under way finish (what they
+/// built is kept, as a cache), and the first failure is the error, naming any others.
+fn build_images(config: &RunConfig, images: Vec<(String, PathBuf)>, jobs: usize) -> Result<()> {
+    schedule(images, jobs, |image, context| once_more(&format!("building {image}"), || ensure_image(config, image, context)))
+}
+
+/// [`build_images`]'s scheduling, with the build itself given.
+fn schedule(images: Vec<(String, PathBuf)>, jobs: usize, build: impl Fn(&str, &Path) -> anyhow::Result<()> + Sync) -> Result<()> {
+    let state = std::sync::Mutex::new(Builds { queue: build_order(images), ..Builds::default() });
+    let changed = std::sync::Condvar::new();
+    let next = || {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if !s.failures.is_empty() || s.queue.is_empty() {
+                return None;
+            }
+            if let Some(i) = s.queue.iter().position(|(image, _)| !s.building.contains(image_app(image))) {
+                let (image, context) = s.queue.remove(i);
+                s.building.insert(image_app(&image).to_owned());
+                return Some((image, context));
+            }
+            // Every image left is a tag of an app under way: wait for one to finish.
+            s = changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                while let Some((image, context)) = next() {
+                    let result = build(&image, &context);
+                    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                    s.building.remove(image_app(&image));
+                    if let Err(e) = result {
+                        progress!("testbed: building {image} failed: {e:#}");
+                        s.failures.push((image, e));
+                    }
+                    changed.notify_all();
+                }
+            });
+        }
+    });
+    let mut failures = state.into_inner().unwrap_or_else(|e| e.into_inner()).failures;
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let (image, first) = failures.remove(0);
+    let others: Vec<&str> = failures.iter().map(|(image, _)| image.as_str()).collect();
+    let what = if others.is_empty() { format!("building {image}") } else { format!("building {image} (also failed: {})", others.join(", ")) };
+    Err(HarnessError::infra(format!("testbed: {what}"), first))
+}
+
 /// Builds `image` from `context` unless an image with the same context hash exists.
 ///
 /// A context may hold an executable `prepare` script: it runs on the host first, as
@@ -335,31 +424,61 @@ fn collect_compose_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<(
 /// uses the prepared copy of the context.
 fn ensure_image(config: &RunConfig, image: &str, context: &Path) -> anyhow::Result<()> {
     let tag = image.rsplit(':').next().unwrap_or("dev");
+    let app = image_app(image);
     let hash = context_hash(context)?;
-    let current = docker(&["image", "inspect", "--format", "{{index .Config.Labels \"ccci.context-hash\"}}", image]).unwrap_or_default();
-    if current == hash {
+    let current = || docker(&["image", "inspect", "--format", "{{index .Config.Labels \"ccci.context-hash\"}}", image]).unwrap_or_default() == hash;
+    if current() {
+        return Ok(());
+    }
+    // Another `testbed up` on this host (a second run starting on a fresh machine) may be
+    // building the same image in the same build directory: wait for it, then look again.
+    let _building = build_lock(config, &format!("{app}-{tag}"), image)?;
+    if current() {
         return Ok(());
     }
     progress!("testbed: building {image}");
     let start = Instant::now();
     let mut context = context.to_path_buf();
+    let mut build_dir = None;
     if context.join("prepare").is_file() {
-        let app = image[IMAGE_PREFIX.len()..].split(':').next().unwrap_or("app");
         let build = testbed_dir(config).join("build").join(format!("{app}-{tag}"));
         let _ = std::fs::remove_dir_all(&build);
         std::fs::create_dir_all(&build)?;
         sh("copying the build context", Command::new("cp").arg("-a").arg(format!("{}/.", context.display())).arg(&build))?;
         progress!("testbed: {image}: running prepare");
         sh(&format!("{}/prepare {tag}", context.display()), Command::new(build.join("prepare")).arg(tag).arg(&build).current_dir(&build))?;
-        context = build;
+        context = build.clone();
+        build_dir = Some(build);
     }
     let mut cmd = Command::new("docker");
     cmd.args(["build", "--network", "host", "-t", image, "--build-arg", &format!("TAG={tag}"), "--label", &format!("ccci.context-hash={hash}")])
         .arg(&context)
         .env("DOCKER_BUILDKIT", "0");
     sh(&format!("docker build {image}"), &mut cmd)?;
+    // The prepared context is in the image now; a failed build's stays, to be looked at.
+    if let Some(build) = build_dir {
+        let _ = std::fs::remove_dir_all(build);
+    }
     progress!("testbed: built {image} in {:.0}s", start.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The lock that makes one process at a time build `name` (`<app>-<tag>`), taken at once if
+/// free, else after saying whom it waits for. The kernel releases it when its holder dies.
+fn build_lock(config: &RunConfig, name: &str, image: &str) -> anyhow::Result<std::fs::File> {
+    let path = testbed_dir(config).join("build").join(format!("{name}.lock"));
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    let file = std::fs::File::options().create(true).truncate(false).read(true).write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            progress!("testbed: another testbed up is building {image}; waiting for it");
+            // Blocking is right here: this is one of the build threads, not a runtime thread.
+            file.lock()?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(anyhow::Error::new(e).context(format!("locking {}", path.display()))),
+    }
+    Ok(file)
 }
 
 fn context_hash(dir: &Path) -> anyhow::Result<String> {
@@ -413,6 +532,96 @@ async fn ensure_proxy(config: &RunConfig, swarm: &Swarm) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Build contexts with the given minute hints, in a directory removed on drop.
+    struct Contexts(PathBuf, Vec<(String, PathBuf)>);
+
+    impl Drop for Contexts {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn contexts(test: &str, images: &[(&str, Option<u32>)]) -> Contexts {
+        let dir = std::env::temp_dir().join(format!("ccci-testbed-{test}-{}", std::process::id()));
+        let list = images
+            .iter()
+            .map(|(image, minutes)| {
+                let context = dir.join(image.replace([':', '/'], "_"));
+                std::fs::create_dir_all(&context).unwrap();
+                let hint = minutes.map(|m| format!("# ccci-build-minutes: {m}\n")).unwrap_or_default();
+                std::fs::write(context.join("Dockerfile"), format!("# an image\n{hint}FROM scratch\n")).unwrap();
+                (image.to_string(), context)
+            })
+            .collect();
+        Contexts(dir, list)
+    }
+
+    #[test]
+    fn the_longest_builds_start_first_and_unmarked_ones_count_a_minute() {
+        let Contexts(_, ref images) = contexts("order", &[
+            ("ccci-testbed/a:1", None),
+            ("ccci-testbed/slow:1", Some(15)),
+            ("ccci-testbed/mid:1", Some(5)),
+            ("ccci-testbed/b:1", Some(1)),
+        ]);
+        let order: Vec<String> = build_order(images.clone()).into_iter().map(|(image, _)| image).collect();
+        assert_eq!(order, ["ccci-testbed/slow:1", "ccci-testbed/mid:1", "ccci-testbed/a:1", "ccci-testbed/b:1"]);
+    }
+
+    #[test]
+    fn builds_overlap_up_to_the_job_count_but_never_two_tags_of_one_app() {
+        let Contexts(_, ref images) = contexts("overlap", &[
+            ("ccci-testbed/n8n:1", Some(15)),
+            ("ccci-testbed/n8n:2", Some(15)),
+            ("ccci-testbed/ghost:1", Some(5)),
+            ("ccci-testbed/ghost:2", Some(5)),
+            ("ccci-testbed/nginx:1", None),
+            ("ccci-testbed/postgres:15", None),
+        ]);
+        let running = std::sync::Mutex::new(Vec::<String>::new());
+        let (most, overlapped_one_app, built) =
+            (std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicBool::new(false), std::sync::Mutex::new(vec![]));
+        // The first three builds wait (with a deadline) until three have started: a scheduler
+        // that runs fewer at once fails the count below instead of hanging.
+        let gate = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
+        schedule(images.clone(), 3, |image, _| {
+            {
+                let mut now = running.lock().unwrap();
+                if now.iter().any(|other| image_app(other) == image_app(image)) {
+                    overlapped_one_app.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                now.push(image.to_owned());
+                most.fetch_max(now.len(), std::sync::atomic::Ordering::SeqCst);
+            }
+            let (started, cv) = &gate;
+            let mut n = started.lock().unwrap();
+            *n += 1;
+            cv.notify_all();
+            drop(cv.wait_timeout_while(n, Duration::from_secs(5), |n| *n < 3).unwrap());
+            running.lock().unwrap().retain(|other| other != image);
+            built.lock().unwrap().push(image.to_owned());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(built.into_inner().unwrap().len(), 6, "every image is built once");
+        assert!(!overlapped_one_app.into_inner(), "two tags of one app were built at once");
+        assert_eq!(most.into_inner(), 3, "three builds ran at once");
+    }
+
+    #[test]
+    fn after_a_failure_no_new_build_starts_and_the_error_names_the_image() {
+        let Contexts(_, ref images) = contexts("failure", &[("ccci-testbed/broken:1", Some(9)), ("ccci-testbed/a:1", None), ("ccci-testbed/b:1", None)]);
+        let started = std::sync::Mutex::new(vec![]);
+        let err = schedule(images.clone(), 1, |image, _| {
+            started.lock().unwrap().push(image.to_owned());
+            if image.contains("broken") { anyhow::bail!("npm: 503") } else { Ok(()) }
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(started.into_inner().unwrap(), ["ccci-testbed/broken:1"]);
+        assert!(err.contains("[unverified]") && err.contains("building ccci-testbed/broken:1") && err.contains("npm: 503"), "{err}");
+    }
 
     #[test]
     fn a_failing_fetch_is_tried_once_more_and_a_second_failure_is_the_error() {
