@@ -42,7 +42,7 @@ impl FileLock {
     /// progress log who it is waiting for, and says so on timeout.
     pub async fn exclusive(path: &Path, timeout: Duration, what: &str) -> Result<FileLock> {
         let wait = Wait { what, timeout, holder: None, report_every: Duration::from_secs(30) };
-        Self::wait(path, &wait, |line| crate::log::progress(line)).await
+        Self::wait(path, &wait, crate::log::progress).await
     }
 
     /// The one waiting loop for file locks. Once taken, `wait.holder` (if any) is written into
