@@ -38,6 +38,14 @@ impl FileLock {
         }
     }
 
+    /// Waits for the lock in the kernel, without a deadline: for blocking threads whose holder
+    /// is bound to finish (an image build), never on a runtime thread.
+    pub fn blocking_exclusive(path: &Path) -> std::io::Result<FileLock> {
+        let file = Self::open(path)?;
+        file.lock()?;
+        Ok(FileLock { file, path: path.to_path_buf() })
+    }
+
     /// Waits for the lock, polling, until `timeout`; reports every 30 s through the run's
     /// progress log who it is waiting for, and says so on timeout.
     pub async fn exclusive(path: &Path, timeout: Duration, what: &str) -> Result<FileLock> {

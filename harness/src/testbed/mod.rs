@@ -310,7 +310,7 @@ pub fn referenced_images(config: &RunConfig, fixtures: &Fixtures) -> anyhow::Res
     images
         .into_iter()
         .map(|image| {
-            let app = image[IMAGE_PREFIX.len()..].split(':').next().unwrap_or_default().to_owned();
+            let app = image_app(&image).to_owned();
             let context = testbed.join("images").join(&app);
             anyhow::ensure!(context.join("Dockerfile").is_file(), "{image} is referenced but {} has no Dockerfile", context.display());
             Ok((image, context))
@@ -342,10 +342,10 @@ fn build_minutes(context: &Path) -> u32 {
 
 /// The order builds start in: the longest first, so that none is left to run alone at the
 /// end while the short ones finished long ago.
-fn build_order(images: Vec<(String, PathBuf)>) -> Vec<(String, PathBuf)> {
+fn build_order(images: Vec<(String, PathBuf)>) -> Vec<(u32, String, PathBuf)> {
     let mut images: Vec<_> = images.into_iter().map(|(image, context)| (build_minutes(&context), image, context)).collect();
     images.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    images.into_iter().map(|(_, image, context)| (image, context)).collect()
+    images
 }
 
 /// `ccci-testbed/<app>:<tag>` -> `<app>`.
@@ -375,7 +375,7 @@ fn build_images(config: &RunConfig, images: Vec<(String, PathBuf)>, jobs: usize)
 
 /// [`build_images`]'s scheduling, with the build itself given.
 fn schedule(images: Vec<(String, PathBuf)>, jobs: usize, build: impl Fn(&str, &Path) -> anyhow::Result<()> + Sync) -> Result<()> {
-    let queue: Vec<_> = build_order(images).into_iter().map(|(image, context)| (build_minutes(&context), image, context)).collect();
+    let queue = build_order(images);
     let longest = queue.iter().map(|(minutes, ..)| *minutes).max().unwrap_or(0);
     let state = std::sync::Mutex::new(Builds { queue, ..Builds::default() });
     let changed = std::sync::Condvar::new();
@@ -476,20 +476,15 @@ fn ensure_image(config: &RunConfig, image: &str, context: &Path) -> anyhow::Resu
 
 /// The lock that makes one process at a time build `name` (`<app>-<tag>`), taken at once if
 /// free, else after saying whom it waits for. The kernel releases it when its holder dies.
-fn build_lock(config: &RunConfig, name: &str, image: &str) -> anyhow::Result<std::fs::File> {
+fn build_lock(config: &RunConfig, name: &str, image: &str) -> anyhow::Result<crate::lock::FileLock> {
     let path = testbed_dir(config).join("build").join(format!("{name}.lock"));
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    let file = std::fs::File::options().create(true).truncate(false).read(true).write(true).open(&path)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            progress!("testbed: another testbed up is building {image}; waiting for it");
-            // Blocking is right here: this is one of the build threads, not a runtime thread.
-            file.lock()?;
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(anyhow::Error::new(e).context(format!("locking {}", path.display()))),
+    if let Some(lock) = crate::lock::FileLock::try_exclusive(&path)? {
+        return Ok(lock);
     }
-    Ok(file)
+    progress!("testbed: another testbed up is building {image}; waiting for it");
+    // Blocking: a build is a blocking step of `up` (one of the build threads, or the base
+    // image's, which every build needs first).
+    Ok(crate::lock::FileLock::blocking_exclusive(&path)?)
 }
 
 fn context_hash(dir: &Path) -> anyhow::Result<String> {
@@ -576,8 +571,9 @@ mod tests {
             ("ccci-testbed/mid:1", Some(5)),
             ("ccci-testbed/b:1", Some(1)),
         ]);
-        let order: Vec<String> = build_order(images.clone()).into_iter().map(|(image, _)| image).collect();
-        assert_eq!(order, ["ccci-testbed/slow:1", "ccci-testbed/mid:1", "ccci-testbed/a:1", "ccci-testbed/b:1"]);
+        let order: Vec<(u32, String)> = build_order(images.clone()).into_iter().map(|(minutes, image, _)| (minutes, image)).collect();
+        let expected = [(15, "ccci-testbed/slow:1"), (5, "ccci-testbed/mid:1"), (1, "ccci-testbed/a:1"), (1, "ccci-testbed/b:1")];
+        assert_eq!(order, expected.map(|(m, i)| (m, i.to_owned())));
     }
 
     #[test]
