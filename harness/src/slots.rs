@@ -40,7 +40,9 @@ pub struct SlotLease {
 impl SlotLease {
     /// Waits for a free slot, printing who holds them while it waits. When none is free, the
     /// run is first asked to give one of its own back (an idle shared deployment).
-    pub async fn acquire(run: &std::sync::Arc<Run>, stack: &str, shared: bool) -> Result<SlotLease> {
+    /// `holds_shared`: the deployment depends on shared deployments of its run, which stay in
+    /// use (and keep their slots) while it waits: only such waits can deadlock across runs.
+    pub async fn acquire(run: &std::sync::Arc<Run>, stack: &str, shared: bool, holds_shared: bool) -> Result<SlotLease> {
         let config = &run.config;
         let dir = config.state_dir.join("slots");
         let record = RunRecord::read(&config.run_dir()).ok_or_else(|| {
@@ -48,7 +50,12 @@ impl SlotLease {
         })?;
         let start = std::time::Instant::now();
         let announced = std::sync::atomic::AtomicBool::new(false);
-        let waiting = config.run_dir().join(format!("waiting-slot.{}", std::process::id()));
+        // One mark per waiter (a `cargo test` process has many): its pid says whether it is
+        // alive, its content whether it keeps slots in use while it waits.
+        static WAITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WAITERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let waiting = config.run_dir().join(format!("waiting-slot.{}.{n}", std::process::id()));
+        let mark = if holds_shared { HOLDS_SHARED } else { "" };
         let result = poll(&format!("one of MAX_TESTS={} slots", config.max_tests), config.timeouts.slot, config.timeouts.poll, || async {
             let announced_before = announced.load(std::sync::atomic::Ordering::SeqCst);
             match Self::try_take(config, &dir, stack, shared, &record, announced_before).await {
@@ -73,7 +80,7 @@ impl SlotLease {
                     let held = holders(&dir, config.max_tests);
                     if !announced_before {
                         progress!("{stack}: all {} slots busy ({held}); waiting", config.max_tests);
-                        let _ = std::fs::write(&waiting, "");
+                        let _ = std::fs::write(&waiting, mark);
                         announced.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                     Step::Pending(format!("held by {held}"))
@@ -94,10 +101,10 @@ impl SlotLease {
         let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
         // Runs that hold slots (shared deployments in use) and wait for more can wait on each
         // other forever. When every slot is held by a shared deployment, the holders belong
-        // to two runs or more and every one of those runs is waiting, the oldest may go over
-        // the cap, and says so. A run waiting only on
-        // itself is not deadlocked: its holders finish, or its idle shared deployments are
-        // retired (see `acquire`).
+        // to two runs or more and each of those runs waits while keeping its shared
+        // deployments in use, the oldest may go over the cap, and says so. A run whose
+        // waiters hold nothing is not deadlocked: its tests finish and its idle shared
+        // deployments are retired (see `acquire`).
         let limit = if announced && deadlocked(config, dir) { config.max_tests + 64 } else { config.max_tests };
         for i in 0..limit {
             let path = dir.join(format!("{i}.json"));
@@ -137,20 +144,27 @@ impl SlotLease {
     }
 }
 
-/// Whether some process of `run_dir`'s run is waiting for a slot right now.
-fn run_is_waiting(run_dir: &Path) -> bool {
+/// What a waiting mark says when its waiter keeps shared deployments in use while it waits.
+const HOLDS_SHARED: &str = "holds shared deployments";
+
+/// Whether a live waiter of `run_dir`'s run waits for a slot while it keeps shared
+/// deployments of the run in use: that run cannot free a slot until it gets one. A run whose
+/// waiters hold nothing is only waiting for its own tests to finish (its shared deployments
+/// then go idle and are retired), which is no deadlock.
+fn run_is_stuck(run_dir: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(run_dir) else { return false };
     entries.flatten().any(|e| {
-        e.file_name()
-            .to_str()
-            .and_then(|n| n.strip_prefix("waiting-slot."))
-            .and_then(|pid| pid.parse::<u32>().ok())
-            .is_some_and(|pid| proc::start_time(pid).is_some())
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("waiting-slot.")).and_then(|rest| rest.split('.').next()?.parse::<u32>().ok()) else {
+            return false;
+        };
+        proc::start_time(pid).is_some() && std::fs::read_to_string(e.path()).is_ok_and(|mark| mark == HOLDS_SHARED)
     })
 }
 
-/// True when our run holds a slot, every live holder's run is waiting for another, and our
-/// run is the oldest of them: nobody can release, so we may go over the cap.
+/// True when our run holds a slot, every slot is held by a shared deployment, every holder's
+/// run has a waiter that keeps its shared deployments in use, and our run is the oldest of
+/// them: nobody can release, so we may go over the cap.
 fn deadlocked(config: &RunConfig, dir: &Path) -> bool {
     let holders: Vec<Holder> = (0..config.max_tests)
         .filter_map(|i| read_holder(&dir.join(format!("{i}.json"))))
@@ -164,7 +178,7 @@ fn deadlocked(config: &RunConfig, dir: &Path) -> bool {
     let mut runs: Vec<&str> = holders.iter().map(|h| h.run_id.as_str()).collect();
     runs.sort();
     runs.dedup();
-    if runs.len() < 2 || !runs.iter().all(|r| run_is_waiting(&config.runs_dir().join(r))) {
+    if runs.len() < 2 || !runs.iter().all(|r| run_is_stuck(&config.runs_dir().join(r))) {
         return false;
     }
     let created = |r: &str| RunRecord::read(&config.runs_dir().join(r)).map(|rec| rec.created_unix).unwrap_or(u64::MAX);

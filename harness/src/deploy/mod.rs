@@ -67,7 +67,7 @@ impl Deployment {
     pub async fn deploy(run: &Arc<Run>, spec: AppSpec) -> Result<Deployment> {
         let config = &run.config;
         let (domain, stack) = names(&spec.recipe, &spec.purpose, &name_tag(config.name_tag.as_deref(), run.id()), &config.domain_suffix);
-        let slot = SlotLease::acquire(run, &stack, matches!(spec.purpose.as_str(), "shared" | "dep")).await?;
+        let slot = SlotLease::acquire(run, &stack, matches!(spec.purpose.as_str(), "shared" | "dep"), !spec.uses.is_empty()).await?;
         run.record("stack", &stack)?;
         run.count_deploy(&stack, &spec.purpose).await?;
         let app_dir = run.dir().join("apps").join(&stack);
