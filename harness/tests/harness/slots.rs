@@ -68,11 +68,16 @@ async fn waiting(run: &Arc<Run>, stack: &'static str, holds_shared: bool) -> any
         async move { SlotLease::acquire(&run, stack, false, holds_shared).await }
     });
     let marked = || std::fs::read_dir(run.dir()).is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("waiting-slot.")));
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !marked() {
-        anyhow::ensure!(std::time::Instant::now() < deadline && !waiter.is_finished(), "the waiter of run {} never marked itself waiting", run.id());
-        tokio::time::sleep(Duration::from_millis(20)).await; // polling for the mark, bounded above
-    }
+    harness::converge(&format!("the waiter of run {} to mark itself waiting", run.id()), Duration::from_secs(5), Duration::from_millis(20), || async {
+        if marked() {
+            Ok(())
+        } else if waiter.is_finished() {
+            Err("the waiter ended without waiting".to_owned())
+        } else {
+            Err("no waiting mark yet".to_owned())
+        }
+    })
+    .await?;
     Ok(waiter)
 }
 
