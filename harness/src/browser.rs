@@ -235,17 +235,68 @@ where
     outcome
 }
 
+/// What a failed session leaves to read: a screenshot, the page's source and what the page
+/// loaded (`<name>-<unix time>.{png,html,json}`), and one line saying how far the page got. A
+/// blank screenshot alone does not say whether the HTML, a script or an API call was stuck.
 async fn screenshot(client: &Client, artifacts: &Path, name: &str) {
     let dir = artifacts.join("screenshots");
-    let path = dir.join(format!("{name}-{}.png", crate::poll::now_unix()));
+    let stem = dir.join(format!("{name}-{}", crate::poll::now_unix()));
     let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-    match client.screenshot().await {
-        Ok(png) => match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, png)) {
-            Ok(()) => progress!("browser {name}: failed at {url}; screenshot {}", path.display()),
-            Err(e) => progress!("browser {name}: writing {}: {e}", path.display()),
-        },
-        Err(e) => progress!("browser {name}: failed at {url}; no screenshot: {e}"),
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        progress!("browser {name}: failed at {url}; creating {}: {e}", dir.display());
+        return;
     }
+    let shot = match client.screenshot().await {
+        Ok(png) => std::fs::write(stem.with_extension("png"), png).map(|()| format!("screenshot {}", stem.with_extension("png").display())),
+        Err(e) => Ok(format!("no screenshot: {e}")),
+    };
+    if let Ok(source) = client.source().await {
+        let _ = std::fs::write(stem.with_extension("html"), source);
+    }
+    let loaded = match client.execute(PAGE_STATE, vec![]).await {
+        Ok(state) => {
+            let _ = std::fs::write(stem.with_extension("json"), serde_json::to_vec_pretty(&state).unwrap_or_default());
+            page_summary(&state)
+        }
+        Err(e) => format!("page state unreadable: {e}"),
+    };
+    match shot {
+        Ok(shot) => progress!("browser {name}: failed at {url}; {loaded}; {shot} (source and loads beside it)"),
+        Err(e) => progress!("browser {name}: failed at {url}; {loaded}; writing the screenshot: {e}"),
+    }
+}
+
+/// The page's own account of its loading: ready state, visible text, and every resource it
+/// fetched with its status and time (an unanswered request is absent from the list).
+const PAGE_STATE: &str = r#"
+const resources = performance.getEntriesByType('resource').map(e => ({
+  url: e.name, ms: Math.round(e.duration), status: e.responseStatus || 0, bytes: e.transferSize || 0 }));
+return { readyState: document.readyState, title: document.title,
+  text: (document.body ? document.body.innerText : '').length, resources };
+"#;
+
+/// One line of [`PAGE_STATE`]: how far the page got and its slowest or failed loads.
+fn page_summary(state: &serde_json::Value) -> String {
+    let resources = state["resources"].as_array().cloned().unwrap_or_default();
+    let failed: Vec<String> = resources
+        .iter()
+        .filter(|r| r["status"].as_u64().is_some_and(|s| s >= 400))
+        .map(|r| format!("{} {}", r["status"], r["url"].as_str().unwrap_or("")))
+        .collect();
+    let slowest = resources.iter().max_by_key(|r| r["ms"].as_u64().unwrap_or(0));
+    let mut line = format!(
+        "page {}, {} chars of text, {} resources loaded",
+        state["readyState"].as_str().unwrap_or("?"),
+        state["text"].as_u64().unwrap_or(0),
+        resources.len()
+    );
+    if let Some(r) = slowest {
+        line.push_str(&format!(", slowest {} ms {}", r["ms"], r["url"].as_str().unwrap_or("")));
+    }
+    if !failed.is_empty() {
+        line.push_str(&format!(", failed: {}", failed.join(", ")));
+    }
+    line
 }
 
 /// The error code (`ERR_NAME_NOT_RESOLVED`, `ERR_CERT_AUTHORITY_INVALID`, ...) when the
@@ -261,6 +312,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_page_is_summarised_by_its_state_its_slowest_and_its_failed_loads() {
+        let state = serde_json::json!({
+            "readyState": "complete", "title": "Admin", "text": 0,
+            "resources": [
+                {"url": "https://a.test/assets/vendor.js", "ms": 8123, "status": 200, "bytes": 5_000_000},
+                {"url": "https://a.test/api/site/", "ms": 40, "status": 503, "bytes": 120},
+            ]
+        });
+        let line = page_summary(&state);
+        assert_eq!(
+            line,
+            "page complete, 0 chars of text, 2 resources loaded, slowest 8123 ms https://a.test/assets/vendor.js, failed: 503 https://a.test/api/site/"
+        );
+        assert_eq!(page_summary(&serde_json::json!({})), "page ?, 0 chars of text, 0 resources loaded");
+    }
+
+    #[test]
     fn chromium_maps_the_test_domains_to_the_ingress_and_trusts_no_bad_certificate() {
         let caps = capabilities(Path::new("/usr/bin/chromium"), Path::new("/tmp/p"), "ccci.test", "127.0.0.1:443".parse().unwrap());
         let args: Vec<&str> = caps["goog:chromeOptions"]["args"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
@@ -271,14 +339,11 @@ mod tests {
         assert!(!args.iter().any(|a| a.contains("ignore-certificate-errors")));
     }
 
-    /// Needs Chromium, chromedriver, certutil and the testbed (its CA and ingress): the
-    /// proxy's own page loads over TLS verified against the testbed CA, and a host that does
-    /// not resolve shows Chromium's error page, which `net_error` reads.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn chromium_trusts_the_testbed_ca_and_reports_network_errors_by_code() -> anyhow::Result<()> {
+    /// A browser environment on the testbed, with its home and artifacts in a private dir.
+    fn testbed_env(test: &str) -> anyhow::Result<(crate::config::RunConfig, crate::platform::Platform, std::path::PathBuf, BrowserEnv)> {
         let config = crate::config::RunConfig::from_env()?;
         let platform = crate::testbed::platform(&config);
-        let dir = std::env::temp_dir().join(format!("ccci-browser-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("ccci-browser-{test}-{}", std::process::id()));
         let env = BrowserEnv {
             home_root: dir.join("home"),
             artifacts: dir.join("artifacts"),
@@ -288,6 +353,40 @@ mod tests {
             domain_suffix: config.domain_suffix.clone(),
             ingress: platform.ingress,
         };
+        Ok((config, platform, dir, env))
+    }
+
+    /// Needs the testbed: a body that fails on a loaded page leaves its error, and beside the
+    /// screenshot the page's source and what it loaded (the proxy's 404 page, complete).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_session_leaves_a_screenshot_the_source_and_the_page_loads() -> anyhow::Result<()> {
+        let (config, _, dir, env) = testbed_env("failed")?;
+        let host = format!("no-such-app.{}", config.domain_suffix);
+        let err = with_browser_in(&env, "fails", |client| async move {
+            client.goto(&format!("https://{host}/")).await?;
+            anyhow::Result::<()>::Err(anyhow::format_err!("the body gave up"))
+        })
+        .await
+        .expect_err("a failing body succeeded");
+        assert_eq!(err.to_string(), "the body gave up");
+        let shots = env.artifacts.join("screenshots");
+        let files: Vec<String> = std::fs::read_dir(&shots)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let with = |ext: &str| files.iter().find(|f| f.starts_with("fails-") && f.ends_with(ext)).map(|f| shots.join(f));
+        let (png, html, json) = (with(".png"), with(".html"), with(".json"));
+        assert!(png.is_some_and(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0)), "no screenshot among {files:?}");
+        assert!(html.is_some_and(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("<html"))), "no page source among {files:?}");
+        let state: serde_json::Value = serde_json::from_slice(&std::fs::read(json.expect("no page state written"))?)?;
+        assert_eq!(state["readyState"], "complete", "{state}");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// Needs Chromium, chromedriver, certutil and the testbed (its CA and ingress): the
+    /// proxy's own page loads over TLS verified against the testbed CA, and a host that does
+    /// not resolve shows Chromium's error page, which `net_error` reads.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn chromium_trusts_the_testbed_ca_and_reports_network_errors_by_code() -> anyhow::Result<()> {
+        let (config, platform, dir, env) = testbed_env("selftest")?;
         let host = format!("no-such-app.{}", config.domain_suffix);
         let (proxy_page, proxy_error, unresolved_error) = with_browser_in(&env, "selftest", |client| async move {
             client.goto(&format!("https://{host}/")).await?;
