@@ -40,6 +40,17 @@ pub struct Timeouts {
     pub poll: Duration,
 }
 
+/// `CCCI_TIMEOUT_SCALE` (default 1): every deadline, the harness's and the suites' own
+/// (through [`crate::scaled`]), is multiplied by it on a slow or loaded host.
+pub(crate) fn timeout_scale() -> f64 {
+    parse_scale(std::env::var("CCCI_TIMEOUT_SCALE").ok().as_deref())
+}
+
+/// A usable scale, or 1: a typo must not make every deadline zero or infinite.
+fn parse_scale(value: Option<&str>) -> f64 {
+    value.and_then(|s| s.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0)
+}
+
 impl Timeouts {
     fn from_env(scale: f64) -> Self {
         let s = |secs: u64| Duration::from_secs_f64(secs as f64 * scale);
@@ -170,10 +181,7 @@ impl RunConfig {
             .unwrap_or_else(|_| "127.0.0.1:443".into())
             .parse()
             .map_err(|e| HarnessError::Config(format!("CCCI_INGRESS: {e}")))?;
-        let scale = std::env::var("CCCI_TIMEOUT_SCALE")
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(1.0);
+        let scale = timeout_scale();
         Ok(RunConfig {
             driver,
             run_id,
@@ -304,6 +312,15 @@ fn find_workspace_root(start: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_scale_that_is_not_a_positive_number_counts_as_one() {
+        assert_eq!(parse_scale(Some("2")), 2.0);
+        assert_eq!(parse_scale(Some(" 1.5 ")), 1.5);
+        for bad in [None, Some(""), Some("two"), Some("0"), Some("-3"), Some("inf"), Some("NaN")] {
+            assert_eq!(parse_scale(bad), 1.0, "{bad:?}");
+        }
+    }
 
     #[test]
     fn run_ids_outside_the_label_alphabet_are_refused() {

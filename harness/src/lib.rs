@@ -73,7 +73,7 @@ pub mod prelude {
 }
 
 pub use error::{HarnessError, Result, UNVERIFIED_MARKER};
-pub use poll::converge;
+pub use poll::{converge, scaled};
 pub use prelude::*;
 
 /// What `cargo xtask` and the harness's own tests use: the testbed, runs and their

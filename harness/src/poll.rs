@@ -23,6 +23,13 @@ pub(crate) fn now_unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// A suite's own deadline (a page to render, a login to answer) stretched by
+/// `CCCI_TIMEOUT_SCALE` as the harness's are: a loaded host (CI building images while suites
+/// run) slows the app and the browser, not only deployments.
+pub fn scaled(d: Duration) -> Duration {
+    d.mul_f64(crate::config::timeout_scale())
+}
+
 /// One look at what is being waited for.
 #[derive(Debug)]
 pub(crate) enum Step<T> {

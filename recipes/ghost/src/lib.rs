@@ -236,7 +236,7 @@ impl Ghost {
     /// [`LOGIN_TIMEOUT`], any other answer is the result.
     pub async fn try_login(&self, email: &str, password: &Secret) -> anyhow::Result<Result<Auth, (u16, String)>> {
         let body = json!({ "username": email, "password": password.expose() });
-        let answer = harness::converge(&format!("a login of {email} that Ghost does not answer with a 5xx"), LOGIN_TIMEOUT, POLL, || async {
+        let answer = harness::converge(&format!("a login of {email} that Ghost does not answer with a 5xx"), harness::scaled(LOGIN_TIMEOUT), POLL, || async {
             let answer = self.call(Method::POST, "/ghost/api/admin/session/", None, Body::Json(&body)).await.map_err(|e| e.to_string())?;
             if answer.status >= 500 {
                 return Err(answer.error().unwrap_or_else(|| format!("HTTP {}", answer.status)));

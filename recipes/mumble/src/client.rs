@@ -238,9 +238,10 @@ impl Client {
     /// Connects, sends `Version` and `Authenticate`, and reads until `ServerSync` (joined) or
     /// `Reject`.
     pub async fn connect(to: &Connect) -> anyhow::Result<Login> {
-        tokio::time::timeout(LOGIN_TIMEOUT, Self::login(to))
+        let limit = harness::scaled(LOGIN_TIMEOUT);
+        tokio::time::timeout(limit, Self::login(to))
             .await
-            .with_context(|| format!("logging in to {} as {} took over {LOGIN_TIMEOUT:?}", to.addr, to.username))?
+            .with_context(|| format!("logging in to {} as {} took over {limit:?}", to.addr, to.username))?
     }
 
     async fn login(to: &Connect) -> anyhow::Result<Login> {

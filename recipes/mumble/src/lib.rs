@@ -65,7 +65,7 @@ pub fn max_users(d: &Deployment) -> anyhow::Result<u32> {
 /// a minute.
 pub async fn login(d: &Deployment, username: &str, password: Option<Secret>) -> anyhow::Result<Login> {
     let to = Connect { addr: address(d), host: d.domain().to_owned(), username: username.to_owned(), password };
-    let login = harness::converge(&format!("{username} to log in to {} at {}", d.stack(), to.addr), CONNECT_TIMEOUT, Duration::from_millis(200), || {
+    let login = harness::converge(&format!("{username} to log in to {} at {}", d.stack(), to.addr), harness::scaled(CONNECT_TIMEOUT), Duration::from_millis(200), || {
         let to = to.clone();
         async move { Client::connect(&to).await.map_err(|e| format!("{e:#}")) }
     })

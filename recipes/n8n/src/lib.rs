@@ -194,7 +194,7 @@ impl N8n {
     /// Logs in (`POST /rest/login`), waiting while n8n refuses for too many attempts (429).
     pub async fn login(&self, owner: &Owner) -> anyhow::Result<Session> {
         let body = json!({ "emailOrLdapLoginId": owner.email, "password": owner.password.expose() });
-        let answer = harness::converge(&format!("logging {} in", owner.email), LOGIN_TIMEOUT, Duration::from_secs(2), || async {
+        let answer = harness::converge(&format!("logging {} in", owner.email), harness::scaled(LOGIN_TIMEOUT), Duration::from_secs(2), || async {
             match self.call(Method::POST, "/rest/login", Auth::None, Some(&body)).await {
                 Ok(a) if a.status == 429 => Err("HTTP 429: too many login attempts".to_owned()),
                 Ok(a) => Ok(Ok(a)),
@@ -214,7 +214,7 @@ impl N8n {
         if self.needs_owner_setup().await? {
             self.try_setup_owner(owner).await?;
         }
-        let session = harness::converge(&format!("a session of {} that n8n accepts", owner.email), LOGIN_TIMEOUT, Duration::from_secs(1), || async {
+        let session = harness::converge(&format!("a session of {} that n8n accepts", owner.email), harness::scaled(LOGIN_TIMEOUT), Duration::from_secs(1), || async {
             let session = match self.login(owner).await {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(e)),
@@ -284,7 +284,7 @@ impl N8n {
     /// Waits until the workflow's history holds a finished execution whose run data holds
     /// `expected` (an object compared field by field, anywhere in the run data); returns it.
     pub async fn wait_for_execution(&self, key: &Secret, workflow_id: &str, expected: &Value) -> anyhow::Result<Value> {
-        let found = harness::converge(&format!("an execution of workflow {workflow_id} with the expected output"), EXECUTION_TIMEOUT, POLL, || async {
+        let found = harness::converge(&format!("an execution of workflow {workflow_id} with the expected output"), harness::scaled(EXECUTION_TIMEOUT), POLL, || async {
             let executions = match self.executions(key, workflow_id).await {
                 Ok(e) => e,
                 Err(e) => return Err(format!("{e:#}")),
@@ -314,7 +314,7 @@ impl N8n {
     /// Calls a production webhook until it answers 2xx (a workflow's webhook is registered
     /// shortly after its activation or the app's start), returning the JSON answer.
     pub async fn call_webhook(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        let answer = harness::converge(&format!("the production webhook /webhook/{path} to answer"), EXECUTION_TIMEOUT, POLL, || async {
+        let answer = harness::converge(&format!("the production webhook /webhook/{path} to answer"), harness::scaled(EXECUTION_TIMEOUT), POLL, || async {
             match self.webhook(method.clone(), path, body).await {
                 Ok(a) if (200..300).contains(&a.status) => Ok(a),
                 Ok(a) if a.status == 404 => Err(format!("HTTP 404: {}", a.message())),

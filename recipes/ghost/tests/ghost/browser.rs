@@ -13,7 +13,7 @@ use crate::shared;
 /// The first element matching any of `selectors` (Ghost's `data-test-*` hooks first), once it
 /// is displayed; the last state seen on timeout (the URL, Chromium's network error).
 async fn shown(browser: &Client, what: &str, selectors: &[&str]) -> anyhow::Result<Element> {
-    Ok(harness::converge(what, PAGE_TIMEOUT, POLL, || async {
+    Ok(harness::converge(what, harness::scaled(PAGE_TIMEOUT), POLL, || async {
         if let Some(code) = harness::browser::net_error(browser).await {
             return Err(format!("the browser shows {code}"));
         }
@@ -33,7 +33,7 @@ async fn shown(browser: &Client, what: &str, selectors: &[&str]) -> anyhow::Resu
 /// Clicks the element once it is displayed and enabled (the publish flow's buttons are
 /// re-rendered while the modal animates, so a stale element is looked up again).
 async fn click(browser: &Client, what: &str, selectors: &[&str]) -> anyhow::Result<()> {
-    Ok(harness::converge(what, PAGE_TIMEOUT, POLL, || async {
+    Ok(harness::converge(what, harness::scaled(PAGE_TIMEOUT), POLL, || async {
         for selector in selectors {
             if let Ok(el) = browser.find(Locator::Css(selector)).await
                 && el.is_displayed().await.unwrap_or(false)
@@ -69,7 +69,7 @@ async fn the_owner_signs_in_and_publishes_a_post_from_the_editor() -> anyhow::Re
             click(&browser, "the sign-in button", &["[data-test-button=sign-in]", "button[type=submit]"]).await?;
             // Signed in: the admin app has left the sign-in route and shows the owner's account
             // (Ghost 6's admin shell names the signed-in user in its sidebar).
-            harness::converge("the admin app to show the signed-in owner", PAGE_TIMEOUT, POLL, || async {
+            harness::converge("the admin app to show the signed-in owner", harness::scaled(PAGE_TIMEOUT), POLL, || async {
                 let url = browser.current_url().await.map(|u| u.to_string()).map_err(|e| e.to_string())?;
                 let source = browser.source().await.map_err(|e| e.to_string())?;
                 if !url.contains("#/signin") && source.contains(&owner.email) {
@@ -98,7 +98,7 @@ async fn the_owner_signs_in_and_publishes_a_post_from_the_editor() -> anyhow::Re
 
     // The post the browser published, as the Admin API and the public site see it.
     let filter = format!("title:'{title}'");
-    let post = harness::converge("the post published in the editor to be listed as published", PAGE_TIMEOUT, POLL, || async {
+    let post = harness::converge("the post published in the editor to be listed as published", harness::scaled(PAGE_TIMEOUT), POLL, || async {
         let posts = g.admin_posts(&api, &filter).await.map_err(|e| e.to_string())?;
         match posts.first() {
             Some(p) if p["status"] == "published" => Ok(p.clone()),

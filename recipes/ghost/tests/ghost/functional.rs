@@ -53,7 +53,7 @@ async fn a_post_published_through_the_admin_api_is_read_through_the_content_api_
     let wrong = g.content_post(&Secret::new(hex_key()), &slug).await;
     assert!(wrong.as_ref().is_err_and(|e| e.to_string().contains("HTTP 401")), "a wrong content key was not refused: {wrong:?}");
 
-    let page = harness::converge(&format!("the public page of {slug} to render the post"), PAGE_TIMEOUT, POLL, || async {
+    let page = harness::converge(&format!("the public page of {slug} to render the post"), harness::scaled(PAGE_TIMEOUT), POLL, || async {
         let answer = g.fetch(&format!("/{slug}/")).await.map_err(|e| e.to_string())?;
         let html = String::from_utf8_lossy(&answer.body).into_owned();
         if answer.status == 200 && html.contains(&text) {

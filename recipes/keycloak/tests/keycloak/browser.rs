@@ -21,7 +21,7 @@ async fn browser_login_with_pkce_ends_with_an_id_token_for_the_user() -> anyhow:
     let outcome = with_browser(&suite.run, "keycloak-pkce-login", |browser| {
         let (client, request, user) = (&client, &request, &t.user);
         async move {
-            let outcome = client.browser_login(&browser, request, &user.username, &user.password, PAGE_TIMEOUT).await?;
+            let outcome = client.browser_login(&browser, request, &user.username, &user.password, harness::scaled(PAGE_TIMEOUT)).await?;
             Ok(outcome)
         }
     })
@@ -53,7 +53,7 @@ async fn browser_login_with_a_wrong_password_shows_the_error_and_issues_no_code(
     let outcome = with_browser(&suite.run, "keycloak-wrong-password", |browser| {
         let (client, request, username, wrong) = (&client, &request, &t.user.username, &wrong);
         async move {
-            let outcome = client.browser_login(&browser, request, username, wrong, PAGE_TIMEOUT).await?;
+            let outcome = client.browser_login(&browser, request, username, wrong, harness::scaled(PAGE_TIMEOUT)).await?;
             let url = browser.current_url().await?;
             Ok((outcome, url))
         }

@@ -34,7 +34,7 @@ async fn sso_login(browser: &Client, app: &Deployment, form: &harness::providers
     for attempt in 1..=ATTEMPTS {
         let _ = browser.goto(&start).await;
         // Keycloak's login form, or already back at the client.
-        let landed = harness::converge("Keycloak's login form or the client URL", PAGE_TIMEOUT, poll, || async {
+        let landed = harness::converge("Keycloak's login form or the client URL", harness::scaled(PAGE_TIMEOUT), poll, || async {
             if let Some(code) = harness::browser::net_error(browser).await {
                 return Ok(Err(code));
             }
@@ -64,7 +64,7 @@ async fn sso_login(browser: &Client, app: &Deployment, form: &harness::providers
             form_el.find(Locator::Css(form.password)).await?.send_keys(user.password.expose()).await?;
             form_el.find(Locator::Css(form.submit)).await?.click().await?;
         }
-        let back = harness::converge("the browser to come back to the client with a login token", PAGE_TIMEOUT, poll, || async {
+        let back = harness::converge("the browser to come back to the client with a login token", harness::scaled(PAGE_TIMEOUT), poll, || async {
             if let Some(code) = harness::browser::net_error(browser).await {
                 return Ok(Err(code));
             }

@@ -26,12 +26,12 @@ async fn two_users_see_each_other_in_the_root_channel_and_chat() -> anyhow::Resu
         let mut bob = join(app, &bob_name).await?;
         // Bob saw Alice at his login; Alice sees Bob arrive.
         assert_eq!(bob.state.user_named(&alice_name).map(|u| (u.session, u.channel)), Some((alice.session, 0)));
-        alice.wait_until(&format!("{bob_name} in the root channel"), SEEN, |s| s.user_named(&bob_name).is_some_and(|u| u.channel == 0)).await?;
+        alice.wait_until(&format!("{bob_name} in the root channel"), harness::scaled(SEEN), |s| s.user_named(&bob_name).is_some_and(|u| u.channel == 0)).await?;
         assert_eq!(alice.state.user_named(&bob_name).map(|u| u.session), Some(bob.session));
 
         let text = format!("hello from {alice_name} {}", tag());
         alice.send_text_to_channel(0, &text).await?;
-        bob.wait_until("Alice's message", SEEN, |s| s.texts.iter().any(|m| m.message == text)).await?;
+        bob.wait_until("Alice's message", harness::scaled(SEEN), |s| s.texts.iter().any(|m| m.message == text)).await?;
         let got = bob.state.texts.iter().find(|m| m.message == text).expect("just seen");
         assert_eq!(got.actor, Some(alice.session), "the message does not name Alice as its sender: {got:?}");
         assert_eq!(got.channels, [0], "the message was not addressed to the root channel: {got:?}");
@@ -40,7 +40,7 @@ async fn two_users_see_each_other_in_the_root_channel_and_chat() -> anyhow::Resu
 
         let bob_session = bob.session;
         bob.disconnect().await?;
-        alice.wait_until(&format!("{bob_name} to leave"), SEEN, |s| !s.users.contains_key(&bob_session)).await?;
+        alice.wait_until(&format!("{bob_name} to leave"), harness::scaled(SEEN), |s| !s.users.contains_key(&bob_session)).await?;
         alice.disconnect().await
     }
 }
@@ -65,7 +65,7 @@ async fn superuser_creates_a_channel_that_both_users_see() -> anyhow::Result<()>
 
         let refused = format!("refused-{t}");
         alice.create_channel(0, &refused, "", false).await?;
-        alice.wait_until("PermissionDenied for a normal user's channel", SEEN, |s| !s.denied.is_empty()).await?;
+        alice.wait_until("PermissionDenied for a normal user's channel", harness::scaled(SEEN), |s| !s.denied.is_empty()).await?;
         assert!(alice.state.channel_named(&refused).is_none(), "a normal user created a permanent channel");
 
         let admin = join_superuser(app).await?;
@@ -74,7 +74,7 @@ async fn superuser_creates_a_channel_that_both_users_see() -> anyhow::Result<()>
         admin.create_channel(0, &room, "created by the ccci mumble suite", false).await?;
         for client in [&mut alice, &mut bob] {
             let who = client.username.clone();
-            client.wait_until(&format!("{who} to see channel {room}"), SEEN, |s| s.channel_named(&room).is_some()).await?;
+            client.wait_until(&format!("{who} to see channel {room}"), harness::scaled(SEEN), |s| s.channel_named(&room).is_some()).await?;
         }
         let seen_by_alice = alice.state.channel_named(&room).expect("just seen").clone();
         let seen_by_bob = bob.state.channel_named(&room).expect("just seen").clone();
@@ -89,7 +89,7 @@ async fn superuser_creates_a_channel_that_both_users_see() -> anyhow::Result<()>
         admin.remove_channel(seen_by_alice.id).await?;
         for client in [&mut alice, &mut bob] {
             let who = client.username.clone();
-            client.wait_until(&format!("{who} to see channel {room} removed"), SEEN, |s| s.removed_channels.contains(&seen_by_alice.id)).await?;
+            client.wait_until(&format!("{who} to see channel {room} removed"), harness::scaled(SEEN), |s| s.removed_channels.contains(&seen_by_alice.id)).await?;
             assert!(client.state.channel_named(&room).is_none());
         }
         admin.disconnect().await?;
@@ -115,7 +115,7 @@ async fn udp_ping_reports_the_server_version_and_its_users() -> anyhow::Result<(
         let mut alice = join(app, &format!("alice-{t}")).await?;
         let bob = join(app, &format!("bob-{t}")).await?;
         let bob_name = bob.username.clone();
-        alice.wait_until("Bob's arrival", SEEN, |s| s.user_named(&bob_name).is_some()).await?;
+        alice.wait_until("Bob's arrival", harness::scaled(SEEN), |s| s.user_named(&bob_name).is_some()).await?;
         assert_eq!(alice.state.users.len(), 2, "Alice sees {:?}", alice.state.root_users());
         let pong = ping(app).await?;
         assert_eq!(pong.users, 2, "the ping does not count Alice and Bob");
@@ -123,9 +123,9 @@ async fn udp_ping_reports_the_server_version_and_its_users() -> anyhow::Result<(
 
         let bob_session = bob.session;
         bob.disconnect().await?;
-        alice.wait_until("Bob to leave", SEEN, |s| !s.users.contains_key(&bob_session)).await?;
+        alice.wait_until("Bob to leave", harness::scaled(SEEN), |s| !s.users.contains_key(&bob_session)).await?;
         // The server counts Bob out when it handles his disconnect; Alice was told in the same step.
-        let users = harness::converge("the ping to count one user", SEEN, Duration::from_millis(100), || async {
+        let users = harness::converge("the ping to count one user", harness::scaled(SEEN), Duration::from_millis(100), || async {
             let pong = ping(app).await.map_err(|e| format!("{e:#}"))?;
             if pong.users == 1 { Ok(pong.users) } else { Err(format!("the ping counts {}", pong.users)) }
         })

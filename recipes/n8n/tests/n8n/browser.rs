@@ -12,7 +12,7 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Waits until the page's visible text contains every one of `needles`; returns the URL.
 async fn wait_for_text(browser: &Client, what: &str, needles: &[&str]) -> anyhow::Result<String> {
-    let url = harness::converge(what, PAGE_TIMEOUT, POLL, || async {
+    let url = harness::converge(what, harness::scaled(PAGE_TIMEOUT), POLL, || async {
         if let Some(code) = harness::browser::net_error(browser).await {
             return Ok(Err(code));
         }
@@ -31,7 +31,7 @@ async fn wait_for_text(browser: &Client, what: &str, needles: &[&str]) -> anyhow
 /// again, every few seconds, until the editor leaves the sign-in page.
 async fn sign_in(browser: &Client, app: &Deployment, owner: &Owner) -> anyhow::Result<()> {
     browser.goto(&format!("https://{}/signin", app.domain())).await?;
-    harness::converge("n8n's sign-in form", PAGE_TIMEOUT, POLL, || async {
+    harness::converge("n8n's sign-in form", harness::scaled(PAGE_TIMEOUT), POLL, || async {
         browser.find(Locator::Css("[data-test-id=\"signin-form\"]")).await.map(drop).map_err(|_| "no sign-in form yet".to_owned())
     })
     .await?;
@@ -45,7 +45,7 @@ async fn sign_in(browser: &Client, app: &Deployment, owner: &Owner) -> anyhow::R
         password.send_keys(owner.password.expose()).await?;
         form.find(Locator::Css("[data-test-id=\"form-submit-button\"]")).await?.click().await
     };
-    harness::converge("the editor to sign the owner in and leave the sign-in page", recipe_n8n::LOGIN_TIMEOUT, std::time::Duration::from_secs(5), || async {
+    harness::converge("the editor to sign the owner in and leave the sign-in page", harness::scaled(recipe_n8n::LOGIN_TIMEOUT), std::time::Duration::from_secs(5), || async {
         let url = browser.current_url().await.map_err(|e| e.to_string())?;
         if !url.path().starts_with("/signin") {
             return Ok(());
