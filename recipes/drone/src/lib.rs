@@ -5,7 +5,7 @@
 //! `https://<domain>/`, logging users in through a Gitea (the gitea recipe, a dependency the
 //! harness deploys first: `[sso] provider = "gitea"` makes an OAuth2 application there and
 //! hands Drone its generated client id and secret). Pipelines run on the host's Docker engine
-//! through the server's own local runner (`DRONE_AGENTS_DISABLED`).
+//! through the `runner` service (Drone 1.10's own agent, over the server's RPC).
 //!
 //! - [`Drone`]: where Drone and its Gitea are; [`Drone::login`] walks `/login` -> Gitea's
 //!   sign-in form -> the grant page -> the callback, and returns a [`Session`] holding the

@@ -6,7 +6,7 @@
 #   - DRONE_GITEA_SERVER loses a trailing slash (Drone joins paths onto it);
 #   - `drone-server` runs as a child of this script, which a restore (`drone-backup restore`)
 #     asks with SIGUSR1 to stop the server, swap the restored database in and start it again.
-# With arguments, they run instead.
+# With arguments, they run instead (the `runner` service: /bin/drone-agent).
 set -euo pipefail
 
 for var in $(compgen -e | grep -E '^DRONE_[A-Z0-9_]+_FILE$' || true); do

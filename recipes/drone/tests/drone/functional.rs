@@ -20,7 +20,9 @@ async fn login_through_gitea_and_activation_put_drones_webhook_in_gitea() -> any
     let repo = p.session.repo(&p.owner, &p.repo).await?.ok_or_else(|| anyhow::format_err!("Drone does not know {}/{} after the activation", p.owner, p.repo))?;
     anyhow::ensure!(repo["active"] == true, "{}/{} is not active: {repo}", p.owner, p.repo);
     let hooks = p.gitea_hooks().await?;
-    let target = format!("https://{}/hook", app.domain());
+    // The hook target Drone registers: its app service on the proxy network (the fixture's
+    // DRONE_SERVER_PROXY_*; Gitea cannot resolve Drone's public domain on the testbed).
+    let target = format!("http://{}/hook", app.service("app"));
     anyhow::ensure!(
         hooks.iter().any(|h| h["active"] == true && h["config"]["url"].as_str().is_some_and(|u| u.starts_with(&target))),
         "Gitea holds no active webhook to {target}: {:?}",

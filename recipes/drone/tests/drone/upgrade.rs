@@ -1,4 +1,4 @@
-//! Upgrade: the previous published release (Drone 1.10.1, its local runner one pipeline at a
+//! Upgrade: the previous published release (Drone 1.10.1, its runner one pipeline at a
 //! time) moves to the PR head (the same Drone 1.10.1 build, two pipelines at a time: the
 //! Go module proxy serves no other Drone release; see PARITY.md) in place: the release label
 //! moves, a repository with a finished build and its log survives, Drone reports the same
