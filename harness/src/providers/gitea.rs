@@ -153,11 +153,16 @@ fn matching_ids(list: &Value, name: &str) -> Vec<i64> {
     list.as_array().into_iter().flatten().filter(|a| a["name"] == name).filter_map(|a| a["id"].as_i64()).collect()
 }
 
-/// The body of `POST /user/applications/oauth2`: a confidential application unless the spec
-/// asks for a public one. Gitea chooses the client id and secret.
-fn application_representation(spec: &ClientSpec) -> Value {
+/// The name of the application made for `client_id` of `realm`.
+fn application_name(realm: &str, client_id: &str) -> String {
+    if realm.is_empty() { client_id.to_owned() } else { format!("{client_id}@{realm}") }
+}
+
+/// The body of `POST /user/applications/oauth2`: the application `name`, confidential unless
+/// the spec asks for a public one. Gitea chooses the client id and secret.
+fn application_representation(name: &str, spec: &ClientSpec) -> Value {
     json!({
-        "name": spec.client_id,
+        "name": name,
         "redirect_uris": spec.redirect_uris,
         "confidential_client": spec.secret.is_some(),
     })
@@ -200,13 +205,19 @@ impl IdentityProvider for Gitea {
         Box::pin(async { Ok(()) })
     }
 
-    fn create_client<'a>(&'a self, _realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<IssuedClient>> {
+    /// Gitea is one realm for every dependent: the application is named after the realm and
+    /// the client (`<client>@<realm>`), so two deployments of a dependent in one run (shared,
+    /// backup, upgrade) get an application each, and only a redeploy under the same domain
+    /// replaces one.
+    fn create_client<'a>(&'a self, realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<IssuedClient>> {
         Box::pin(async move {
-            for id in self.applications_named(&client.client_id).await? {
+            let name = application_name(realm, &client.client_id);
+            for id in self.applications_named(&name).await? {
                 self.expect(reqwest::Method::DELETE, &format!("/user/applications/oauth2/{id}"), None, 204).await?;
             }
-            let answer =
-                self.expect(reqwest::Method::POST, "/user/applications/oauth2", Some(&application_representation(client)), 201).await?;
+            let answer = self
+                .expect(reqwest::Method::POST, "/user/applications/oauth2", Some(&application_representation(&name, client)), 201)
+                .await?;
             Ok(issued_from(&answer, client.secret.is_some())?)
         })
     }
@@ -229,10 +240,17 @@ mod tests {
     #[test]
     fn an_application_asks_for_the_exact_redirects_and_confidentiality() {
         let spec = ClientSpec::confidential("ci", Secret::new("unused-by-gitea"), &["https://ci.test/login"]);
-        let body = application_representation(&spec);
-        assert_eq!(body, json!({"name": "ci", "redirect_uris": ["https://ci.test/login"], "confidential_client": true}));
+        let body = application_representation("ci@ci-sha-1", &spec);
+        assert_eq!(body, json!({"name": "ci@ci-sha-1", "redirect_uris": ["https://ci.test/login"], "confidential_client": true}));
         assert!(!body.to_string().contains("unused-by-gitea"));
-        assert_eq!(application_representation(&ClientSpec::public("ci", &[]))["confidential_client"], false);
+        assert_eq!(application_representation("ci", &ClientSpec::public("ci", &[]))["confidential_client"], false);
+    }
+
+    #[test]
+    fn each_deployment_of_a_dependent_gets_its_own_application() {
+        assert_eq!(application_name("drone-sha-4402f1", "drone"), "drone@drone-sha-4402f1");
+        assert_ne!(application_name("drone-sha-4402f1", "drone"), application_name("drone-bac-4402f1", "drone"));
+        assert_eq!(application_name("", "drone"), "drone");
     }
 
     #[test]
