@@ -3,12 +3,15 @@
 //! the user's repositories and activating one creates Drone's webhook in Gitea; a push of a
 //! `.drone.yml` makes the runner execute the pipeline on the Docker engine, its step's output
 //! in the build log; a failing step fails the build; a repository secret reaches the step and
-//! is masked in the log. Build containers are removed when their build is over.
+//! is masked in the log. Build containers are removed when their build is over, and when the
+//! deployment is torn down in the middle of a build (the runner's containers, networks and
+//! volumes are no labels of the run: the runner's own cleanup and the harness's removal of
+//! containers attached to the run's networks must see to them).
 
 use std::time::Duration;
 
 use harness::prelude::*;
-use recipe_drone::{MASK, pipeline, step_of};
+use recipe_drone::{GITEA, MASK, Project, pipeline, step_of};
 
 use crate::project;
 
@@ -87,14 +90,57 @@ async fn a_repository_secret_reaches_the_step_and_is_masked_in_the_log() -> anyh
     no_build_containers_left(&p.owner).await
 }
 
-/// Drone's runner labels its containers with the repository's namespace: none may remain once
-/// the build is over (the runner removes them after the pipeline).
-async fn no_build_containers_left(owner: &str) -> anyhow::Result<()> {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_teardown_in_the_middle_of_a_build_leaves_no_build_container_network_or_volume() -> anyhow::Result<()> {
+    let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
+    let owner = suite
+        .scoped("cutoff", Rev::Head, async |app| {
+            let gitea = suite.dependency(app, GITEA)?;
+            let p = Project::create(app, &gitea).await?;
+            // A step that outlives the deployment: it is running when the stack goes.
+            p.push_pipeline(&pipeline(&[("long", &["echo started", "sleep 600"])], None), "a long build").await?;
+            harness::converge(&format!("a running build container of {}", p.owner), recipe_drone::BUILD_TIMEOUT, Duration::from_millis(500), || async {
+                let running = build_resources(&p.owner, "ps", &["--filter", "status=running"]).await?;
+                if running.is_empty() { Err("none yet".to_owned()) } else { Ok(()) }
+            })
+            .await?;
+            Ok(p.owner)
+        })
+        .await?;
+    // The deployment is gone: nothing the runner made for the build may remain.
+    for (kind, list) in [("container", "ps"), ("network", "network"), ("volume", "volume")] {
+        let left = build_resources(&owner, list, &[]).await.map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(left.is_empty(), "{kind}s of the cut-off build remain after the teardown: {left:?}");
+    }
+    Ok(())
+}
+
+/// Drone's runner labels the containers, networks and volumes of a build with the repository's
+/// namespace: the ids of those of `owner` (`docker ps -a`, `docker network ls`, `docker volume
+/// ls`, by `list`), with `extra` filters.
+async fn build_resources(owner: &str, list: &str, extra: &[&str]) -> Result<Vec<String>, String> {
     let filter = format!("label=io.drone.repo.namespace={owner}");
-    harness::converge(&format!("the build containers of {owner} to be removed"), Duration::from_secs(60), Duration::from_millis(500), || async {
-        let out = tokio::process::Command::new("docker").args(["ps", "-a", "-q", "--filter", &filter]).output().await.map_err(|e| e.to_string())?;
-        let ids = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if out.status.success() && ids.is_empty() { Ok(()) } else { Err(format!("containers left: {ids}")) }
+    let mut args: Vec<&str> = match list {
+        "ps" => vec!["ps", "-a", "-q"],
+        other => vec![other, "ls", "-q"],
+    };
+    args.extend(["--filter", filter.as_str()]);
+    args.extend(extra);
+    let out = tokio::process::Command::new("docker").args(&args).output().await.map_err(|e| format!("docker {}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!("docker {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect())
+}
+
+/// None of the build's containers, networks or volumes may remain once the build is over (the
+/// runner removes them after the pipeline).
+async fn no_build_containers_left(owner: &str) -> anyhow::Result<()> {
+    harness::converge(&format!("the build resources of {owner} to be removed"), Duration::from_secs(60), Duration::from_millis(500), || async {
+        let mut left = build_resources(owner, "ps", &[]).await?;
+        left.extend(build_resources(owner, "network", &[]).await?);
+        left.extend(build_resources(owner, "volume", &[]).await?);
+        if left.is_empty() { Ok(()) } else { Err(format!("left: {left:?}")) }
     })
     .await?;
     Ok(())

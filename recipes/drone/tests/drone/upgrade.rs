@@ -1,8 +1,9 @@
-//! Upgrade: the previous published release (Drone 1.10.1, its runner one pipeline at a
-//! time) moves to the PR head (the same Drone 1.10.1 build, two pipelines at a time: the
-//! Go module proxy serves no other Drone release; see PARITY.md) in place: the release label
-//! moves, a repository with a finished build and its log survives, Drone reports the same
-//! version, and a push after the upgrade still runs a pipeline to success.
+//! Upgrade: the previous published release (Drone 1.10.1's open-source edition, its local
+//! runner on the Docker socket) moves to the PR head (the full Drone 1.10.1 build with a
+//! separate runner: the Go module proxy serves no other Drone release; see PARITY.md) in
+//! place: the images and release label move, a repository with a finished build and its log
+//! survives, Drone reports the same version, and a push after the upgrade runs to success on
+//! the new runner.
 
 use harness::{contract::Phase, prelude::*};
 use recipe_drone::{BuildMarker, Drone, GITEA, Project, pipeline};
