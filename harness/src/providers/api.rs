@@ -64,7 +64,7 @@ impl ClientSpec {
 }
 
 /// The client a provider made: what a relying party configures. Providers that take the
-/// spec's id and secret (Keycloak) return those; providers that generate them (Gitea's OAuth2
+/// spec's id and secret return those; providers that generate them (e.g. Gitea's OAuth2
 /// applications) return theirs. `secret` is `None` for a public client.
 #[derive(Debug, Clone)]
 pub struct IssuedClient {

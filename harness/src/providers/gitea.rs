@@ -2,9 +2,10 @@
 //! administrator, HTTP basic auth), users through the admin API, one instance-wide "realm"
 //! (Gitea has no tenants), the issuer at the instance's root, and its sign-in page's selectors.
 //!
-//! Unlike Keycloak, Gitea generates an application's client id and secret itself: the client
-//! made by [`IdentityProvider::create_client`] carries them back ([`IssuedClient`]), and the
-//! resolver hands those to the dependent. Gitea matches redirect URIs exactly (no wildcards), so
+//! Unlike providers that take the id and secret they are given, Gitea generates an
+//! application's client id and secret itself: the client made by
+//! [`IdentityProvider::create_client`] carries them back ([`IssuedClient`]), and the resolver
+//! hands those to the dependent. Gitea matches redirect URIs exactly (no wildcards), so
 //! a dependent names its callback path in `[sso] redirect_path`.
 //!
 //! Dependents that use Gitea as a forge (a CI server) need a little more of it than logins:
@@ -248,9 +249,9 @@ mod tests {
 
     #[test]
     fn each_deployment_of_a_dependent_gets_its_own_application() {
-        assert_eq!(application_name("drone-sha-4402f1", "drone"), "drone@drone-sha-4402f1");
-        assert_ne!(application_name("drone-sha-4402f1", "drone"), application_name("drone-bac-4402f1", "drone"));
-        assert_eq!(application_name("", "drone"), "drone");
+        assert_eq!(application_name("ci-sha-4402f1", "ci"), "ci@ci-sha-4402f1");
+        assert_ne!(application_name("ci-sha-4402f1", "ci"), application_name("ci-bac-4402f1", "ci"));
+        assert_eq!(application_name("", "ci"), "ci");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! What the harness does with a provider is the same for every kind: make sure a realm exists
 //! for a dependent, create a confidential client in it, create users for tests, and know
 //! where the issuer is and what the login page looks like. [`IdentityProvider`] is that
-//! contract; each kind implements it in a file of its own ([`keycloak`], [`gitea`]), chosen by the
+//! contract; each kind implements it in a file of its own (e.g. [`keycloak`]), chosen by the
 //! provider recipe's `[provides.oidc] kind`. Adding a kind (e.g. authentik) is a new file and
 //! one line in [`for_kind`]. The OIDC protocol side (discovery, grants, JWKS, the browser
 //! code flow) is kind-independent and lives in [`oidc`].
