@@ -19,6 +19,8 @@
 //! issuer_env = "OIDC_ISSUER"      # .env keys the harness sets (these are the defaults)
 //! client_id_env = "OIDC_CLIENT_ID"
 //! client_secret = "oidc_client_secret"   # the secret (SECRET_OIDC_CLIENT_SECRET_VERSION)
+//! redirect_path = "/*"            # the client's redirect URI below https://<domain> (exact
+//!                                 # for providers without wildcards, e.g. "/login" at gitea)
 //!
 //! [ready]                         # how the app says it is ready; every deploy waits on it
 //! http = "/health"                # a path through the proxy (or `tcp = <port>`, or `log = "..."`)
@@ -157,6 +159,8 @@ pub struct SsoSection {
     pub client_id_env: String,
     #[serde(default = "default_client_secret")]
     pub client_secret: String,
+    #[serde(default = "default_redirect_path")]
+    pub redirect_path: String,
 }
 
 fn default_issuer_env() -> String {
@@ -169,6 +173,10 @@ fn default_client_id_env() -> String {
 
 fn default_client_secret() -> String {
     "oidc_client_secret".into()
+}
+
+fn default_redirect_path() -> String {
+    "/*".into()
 }
 
 /// A loaded `recipe.toml` and where it came from.
@@ -313,6 +321,9 @@ mod tests {
         assert_eq!(r.dependencies(), ["db", "idp", "mail"]);
         let sso = r.toml.sso.unwrap();
         assert_eq!((sso.issuer_env.as_str(), sso.client_secret.as_str()), ("OIDC_ISSUER", "oidc_client_secret"));
+        assert_eq!(sso.redirect_path, "/*");
+        let exact = parse("name = \"app\"\n[sso]\nprovider = \"idp\"\nredirect_path = \"/login\"\n").unwrap();
+        assert_eq!(exact.toml.sso.unwrap().redirect_path, "/login");
         let p = parse("name = \"idp\"\n[provides.oidc]\nkind = \"idp\"\nadmin_user = \"admin\"\nadmin_secret = \"admin_password\"\n").unwrap();
         assert_eq!(p.toml.provides.oidc.unwrap().admin_secret, "admin_password");
     }

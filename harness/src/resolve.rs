@@ -5,8 +5,9 @@
 //! run, holds a MAX_TESTS slot like any deployment, and is removed when the run ends.
 //! `[sso] provider` names a provider recipe whose `[provides.oidc]` says how to administer it:
 //! the resolver makes a realm and a confidential client for the dependent (redirect URIs on the
-//! dependent's domain) and hands over the issuer and client id as `.env` settings and the
-//! client secret as the dependent's secret, before the dependent deploys.
+//! dependent's domain, `[sso] redirect_path`) and hands over the issuer and client id as `.env`
+//! settings and the client secret as the dependent's secret, before the dependent deploys. A
+//! provider that generates the client id and secret itself (Gitea) hands over its own.
 
 use std::sync::Arc;
 
@@ -93,12 +94,26 @@ pub(crate) fn sso_provider(run: &Arc<Run>, recipe: &Recipe, app: &Deployment) ->
     let grant = app.sso().ok_or_else(|| no_sso(format!("{} was deployed without an SSO client", app.stack())))?;
     let provider_recipe = dependency_recipe(run, recipe, &sso.provider)?;
     let oidc = provides_oidc(recipe, &provider_recipe)?;
-    let key = format!("dep-{}", sso.provider);
-    let record = run.dir().join("shared").join(format!("{key}.app"));
-    let app_dir = std::fs::read_to_string(&record).map_err(|e| HarnessError::infra(format!("the run's {} deployment ({})", sso.provider, record.display()), e))?;
-    let app_dir = std::path::Path::new(app_dir.trim());
-    let provider_d = Deployment::attach(run, app_dir, RecipeSource::git_repo(key, app_dir.to_path_buf()))?;
+    let provider_d = dependency(run, recipe, &sso.provider)?;
     Ok((administer(&provider_recipe, oidc, &provider_d)?, grant.realm.clone()))
+}
+
+/// The run's deployment of `name`, one of `recipe`'s dependencies (`requires`,
+/// `test_requires`, `[sso] provider`), attached from its record: alive while a deployment of
+/// `recipe` (which holds a use of it) is.
+pub(crate) fn dependency(run: &Arc<Run>, recipe: &Recipe, name: &str) -> Result<Deployment> {
+    if !recipe.dependencies().iter().any(|d| d == name) {
+        return Err(HarnessError::Recipe {
+            path: recipe.path.clone(),
+            key: "requires".into(),
+            message: format!("{name:?} is not a dependency of {} (requires, test_requires, sso.provider)", recipe.name()),
+        });
+    }
+    let key = format!("dep-{name}");
+    let record = run.dir().join("shared").join(format!("{key}.app"));
+    let app_dir = std::fs::read_to_string(&record).map_err(|e| HarnessError::infra(format!("the run's {name} deployment ({})", record.display()), e))?;
+    let app_dir = std::path::Path::new(app_dir.trim());
+    Deployment::attach(run, app_dir, RecipeSource::git_repo(key, app_dir.to_path_buf()))
 }
 
 fn provides_oidc<'a>(recipe: &Recipe, provider_recipe: &'a Recipe) -> Result<&'a crate::recipe::OidcProvides> {
@@ -131,16 +146,16 @@ async fn provision_sso(recipe: &Recipe, provider_recipe: &Recipe, provider_d: &D
     let endpoint = crate::providers::endpoint(&oidc.kind, provider_d)?;
     let realm = domain.split('.').next().unwrap_or(domain).to_owned();
     provider.ensure_realm(&realm).await?;
-    let secret = Secret::generate(32);
-    let redirect = format!("https://{domain}/*");
-    let client = ClientSpec::confidential(recipe.name(), secret.clone(), &[redirect.as_str()]);
-    provider.create_client(&realm, &client).await?;
+    let redirect = format!("https://{domain}{}", sso.redirect_path);
+    let client = ClientSpec::confidential(recipe.name(), Secret::generate(32), &[redirect.as_str()]);
+    let issued = provider.create_client(&realm, &client).await?;
+    let secret = issued.secret.ok_or_else(|| HarnessError::deploy("SSO", anyhow::anyhow!("{} issued no secret for the confidential client {}", oidc.kind, issued.client_id)))?;
     let grant = SsoGrant {
         provider_kind: oidc.kind.clone(),
         provider_domain: provider_d.domain().to_owned(),
         realm: realm.clone(),
         issuer: endpoint.issuer(&realm),
-        client_id: recipe.name().to_owned(),
+        client_id: issued.client_id,
         client_secret_name: sso.client_secret.clone(),
     };
     progress!("{}: SSO client {} in realm {realm} at {}", recipe.name(), grant.client_id, grant.provider_domain);

@@ -147,6 +147,13 @@ impl Suite {
         crate::resolve::sso_provider(&self.run, &self.recipe, app)
     }
 
+    /// The run's deployment of the dependency `name` (`requires`, `test_requires` or the
+    /// `[sso] provider`), deployed before `app`: for tests that drive the dependency itself
+    /// (e.g. push to the forge a CI server builds from).
+    pub fn dependency(&self, _app: &Deployment, name: &str) -> Result<Deployment> {
+        crate::resolve::dependency(&self.run, &self.recipe, name)
+    }
+
     /// The run's shared deployment of the head (deployed by the first caller of the run).
     pub async fn shared(&self) -> Result<Deployment> {
         let spec = self.spec("shared", Rev::Head);

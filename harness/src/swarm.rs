@@ -33,6 +33,9 @@ pub const RUN_LABEL: &str = "ccci.run";
 /// Docker's own label for the stack a resource belongs to.
 pub const STACK_LABEL: &str = "com.docker.stack.namespace";
 
+/// The engine's own networks, never removed with a run.
+const PREDEFINED_NETWORKS: &[&str] = &["bridge", "host", "none", "ingress", "docker_gwbridge"];
+
 /// A connection to the local Docker engine.
 #[derive(Clone)]
 pub struct Swarm {
@@ -576,6 +579,47 @@ impl Swarm {
         Ok(list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
     }
 
+    /// The local networks of the container `id` that no stack made (but `except` and the
+    /// engine's predefined ones) and its named volumes, as ("network" | "volume", name);
+    /// nothing if it is gone already.
+    async fn container_resources(&self, id: &str, except: &str) -> Result<Vec<(&'static str, String)>> {
+        let Ok(inspect) = self.docker.inspect_container(id, None::<InspectContainerOptions>).await else { return Ok(vec![]) };
+        let mut out = vec![];
+        let networks = inspect.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        for name in networks.into_keys() {
+            if name == except || PREDEFINED_NETWORKS.contains(&name.as_str()) {
+                continue;
+            }
+            let Ok(net) = self.docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await else { continue };
+            let of_stack = net.labels.as_ref().is_some_and(|l| l.contains_key(STACK_LABEL));
+            if net.scope.as_deref() == Some("local") && !of_stack {
+                out.push(("network", name));
+            }
+        }
+        for mount in inspect.mounts.unwrap_or_default() {
+            if mount.typ.as_deref() == Some("volume")
+                && let Some(name) = mount.name
+            {
+                out.push(("volume", name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The containers (any state) attached to `network`: (id, value of RUN_LABEL, whether it
+    /// is a stack's task container).
+    async fn containers_on(&self, network: &str) -> Result<Vec<(String, String, bool)>> {
+        let options = ListContainersOptions { all: true, filters: Some(filters(&[("network", network.to_owned())])), ..Default::default() };
+        let list = self.docker.list_containers(Some(options)).await.infra(|| format!("listing containers on {network}"))?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                (c.id.unwrap_or_default(), labels.get(RUN_LABEL).cloned().unwrap_or_default(), labels.contains_key(STACK_LABEL))
+            })
+            .collect())
+    }
+
     /// Every run id that labels at least one resource on this engine.
     pub async fn labelled_runs(&self) -> Result<Vec<String>> {
         let found = self.find(RUN_LABEL).await?;
@@ -650,8 +694,9 @@ impl Swarm {
         // the namespaces of the services we remove to find their containers.
         let namespaces = std::sync::Mutex::new(label.strip_prefix(&format!("{STACK_LABEL}=")).map(str::to_owned).into_iter().collect::<Vec<_>>());
         let removed = std::sync::Mutex::new(Removed::default());
+        let adopted = std::sync::Mutex::new(vec![]);
         poll(&format!("everything of {label} to be gone"), timeout, every, || async {
-            match self.removal_pass(label, keep, &namespaces, &removed).await {
+            match self.removal_pass(label, keep, &namespaces, &adopted, &removed).await {
                 Ok(left) if left.is_empty() => Step::Done(()),
                 Ok(left) => Step::Pending(left.join(", ")),
                 Err(e) => Step::Fail(e),
@@ -663,7 +708,20 @@ impl Swarm {
 
     /// One pass of [`Swarm::remove_labelled_keeping`]: removes what it can of what is listed
     /// now and returns what was still there (with the engine's reason where it refused).
-    async fn removal_pass(&self, label: &str, keep: &[&str], namespaces: &std::sync::Mutex<Vec<String>>, removed: &std::sync::Mutex<Removed>) -> Result<Vec<String>> {
+    ///
+    /// Containers an app started on the engine itself (a CI server's build steps, through the
+    /// Docker socket) carry none of the run's labels; attached to one of the run's networks,
+    /// they belong to the run, and so do the networks and named volumes only they use (their
+    /// other networks but the engine's predefined ones, their volumes): those are `adopted`,
+    /// remembered across passes since they are found through containers this pass removes.
+    async fn removal_pass(
+        &self,
+        label: &str,
+        keep: &[&str],
+        namespaces: &std::sync::Mutex<Vec<String>>,
+        adopted: &std::sync::Mutex<Vec<(&'static str, String, String)>>,
+        removed: &std::sync::Mutex<Removed>,
+    ) -> Result<Vec<String>> {
         let note = |kind: &str, name: String| {
             let mut removed = removed.lock().expect("not poisoned");
             let list = match kind {
@@ -705,6 +763,27 @@ impl Swarm {
                 if !found.contains(&more) {
                     found.push(more);
                 }
+            }
+        }
+        for network in found.iter().filter(|(k, _, _)| *k == "network").map(|(_, n, _)| n.clone()).collect::<Vec<_>>() {
+            for (id, run, of_stack) in self.containers_on(&network).await? {
+                // Only what an app made on the engine: a stack's own task containers are on
+                // shared networks (the proxy's) too.
+                let resources = if of_stack { vec![] } else { self.container_resources(&id, &network).await? };
+                for (kind, name) in resources {
+                    let mut adopted = adopted.lock().expect("not poisoned");
+                    if !adopted.iter().any(|(k, n, _)| *k == kind && *n == name) {
+                        adopted.push((kind, name, run.clone()));
+                    }
+                }
+                if !found.iter().any(|(k, n, _)| *k == "container" && *n == id) {
+                    found.push(("container", id, run));
+                }
+            }
+        }
+        for resource in adopted.lock().expect("not poisoned").iter() {
+            if !found.contains(resource) {
+                found.push(resource.clone());
             }
         }
         found.retain(|(kind, _, _)| !keep.contains(kind));

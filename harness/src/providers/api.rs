@@ -18,8 +18,9 @@ pub trait IdentityProvider: Send + Sync {
 
     /// Creates a client in `realm`, replacing one with the same client id: a dependent
     /// deployed again under the same domain (a shared deployment retired to free its slot and
-    /// asked for again) gets a client with its new secret, not a conflict.
-    fn create_client<'a>(&'a self, realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<()>>;
+    /// asked for again) gets a client with its new secret, not a conflict. Returns the id and
+    /// secret the dependent must use: the spec's, unless the provider generates its own.
+    fn create_client<'a>(&'a self, realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<IssuedClient>>;
 
     /// Creates a user in `realm` and returns its id (the tokens' `sub`).
     fn create_user<'a>(&'a self, realm: &'a str, user: &'a UserSpec) -> BoxFuture<'a, Result<String>>;
@@ -59,6 +60,22 @@ impl ClientSpec {
             direct_access: false,
             service_account: false,
         }
+    }
+}
+
+/// The client a provider made: what a relying party configures. Providers that take the
+/// spec's id and secret return those; providers that generate them (e.g. Gitea's OAuth2
+/// applications) return theirs. `secret` is `None` for a public client.
+#[derive(Debug, Clone)]
+pub struct IssuedClient {
+    pub client_id: String,
+    pub secret: Option<Secret>,
+}
+
+impl IssuedClient {
+    /// The spec itself, for providers that take the id and secret they are given.
+    pub fn as_specified(spec: &ClientSpec) -> IssuedClient {
+        IssuedClient { client_id: spec.client_id.clone(), secret: spec.secret.clone() }
     }
 }
 

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::{
-    api::{ClientSpec, IdentityProvider, UserSpec},
+    api::{ClientSpec, IdentityProvider, IssuedClient, UserSpec},
     oidc::{Layout, LoginForm, OidcError, Provider, http_err, status_err},
 };
 use crate::{deploy::Deployment, error::Result, secret::Secret};
@@ -65,12 +65,13 @@ impl IdentityProvider for Keycloak {
         })
     }
 
-    fn create_client<'a>(&'a self, realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<()>> {
+    fn create_client<'a>(&'a self, realm: &'a str, client: &'a ClientSpec) -> BoxFuture<'a, Result<IssuedClient>> {
         Box::pin(async move {
             if let Some(id) = self.admin.client_id(realm, &client.client_id).await? {
                 self.admin.delete(&format!("/realms/{realm}/clients/{id}")).await?;
             }
-            Ok(self.admin.create_client(realm, client).await.map(|_| ())?)
+            self.admin.create_client(realm, client).await?;
+            Ok(IssuedClient::as_specified(client))
         })
     }
 

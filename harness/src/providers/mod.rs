@@ -9,10 +9,11 @@
 //! code flow) is kind-independent and lives in [`oidc`].
 
 mod api;
+pub mod gitea;
 pub mod keycloak;
 pub mod oidc;
 
-pub use api::{ClientSpec, IdentityProvider, UserSpec};
+pub use api::{ClientSpec, IdentityProvider, IssuedClient, UserSpec};
 
 use crate::{
     deploy::Deployment,
@@ -26,17 +27,19 @@ use oidc::Provider;
 pub fn for_kind(kind: &str, d: &Deployment, admin_user: &str, admin_password: Secret) -> Option<Result<Box<dyn IdentityProvider>>> {
     match kind {
         keycloak::KIND => Some(keycloak::Keycloak::for_deployment(d, admin_user, admin_password).map(|k| Box::new(k) as Box<dyn IdentityProvider>)),
+        gitea::KIND => Some(gitea::Gitea::for_deployment(d, admin_user, admin_password).map(|g| Box::new(g) as Box<dyn IdentityProvider>)),
         _ => None,
     }
 }
 
 /// The kinds [`for_kind`] knows, for error messages.
-pub const KINDS: &[&str] = &[keycloak::KIND];
+pub const KINDS: &[&str] = &[keycloak::KIND, gitea::KIND];
 
 /// The OIDC endpoint of a deployed provider of `kind`.
 pub fn endpoint(kind: &str, d: &Deployment) -> Result<Provider> {
     let layout = match kind {
         keycloak::KIND => &keycloak::LAYOUT,
+        gitea::KIND => &gitea::LAYOUT,
         other => return Err(HarnessError::Config(format!("unknown identity provider kind {other:?} (known: {})", KINDS.join(", ")))),
     };
     Provider::for_deployment(d, layout).map_err(HarnessError::from)
