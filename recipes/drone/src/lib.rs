@@ -302,7 +302,7 @@ impl Session {
     /// Waits (at most [`BUILD_TIMEOUT`]) until the build of commit `sha` exists and is over;
     /// returns it with its stages. The timeout error carries the last state seen.
     pub async fn wait_build_of(&self, owner: &str, name: &str, sha: &str) -> anyhow::Result<Value> {
-        let number = harness::converge(&format!("Drone to create a build of {owner}/{name} at {sha}"), BUILD_TIMEOUT, Duration::from_millis(500), || async {
+        let number = harness::converge(&format!("Drone to create a build of {owner}/{name} at {sha}"), harness::scaled(BUILD_TIMEOUT), Duration::from_millis(500), || async {
             let builds = self.builds(owner, name).await.map_err(|e| format!("{e:#}"))?;
             builds.iter().find(|b| b["after"] == sha).and_then(|b| b["number"].as_i64()).ok_or_else(|| format!("{} builds, none of {sha}", builds.len()))
         })
@@ -312,7 +312,7 @@ impl Session {
 
     /// Waits (at most [`BUILD_TIMEOUT`]) until build `number` is over; returns it.
     pub async fn wait_build(&self, owner: &str, name: &str, number: i64) -> anyhow::Result<Value> {
-        Ok(harness::converge(&format!("build {number} of {owner}/{name} to finish"), BUILD_TIMEOUT, Duration::from_millis(500), || async {
+        Ok(harness::converge(&format!("build {number} of {owner}/{name} to finish"), harness::scaled(BUILD_TIMEOUT), Duration::from_millis(500), || async {
             let b = self.build(owner, name, number).await.map_err(|e| format!("{e:#}"))?;
             let status = b["status"].as_str().unwrap_or_default().to_owned();
             if FINISHED.contains(&status.as_str()) { Ok(b) } else { Err(format!("status {status:?}")) }

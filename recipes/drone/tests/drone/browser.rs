@@ -49,7 +49,7 @@ async fn page(browser: &Client, drone: &str) -> Result<Page, String> {
 
 async fn login(browser: &Client, app: &Deployment, user: &ForgeUser) -> anyhow::Result<serde_json::Value> {
     let poll = Duration::from_millis(200);
-    let timeout = harness::browser::PAGE_TIMEOUT;
+    let timeout = harness::scaled(harness::browser::PAGE_TIMEOUT);
     'attempt: for attempt in 1..=ATTEMPTS {
         let _ = browser.goto(&format!("https://{}/login", app.domain())).await;
         let mut signed_in = false;

@@ -99,7 +99,7 @@ async fn a_teardown_in_the_middle_of_a_build_leaves_no_build_container_network_o
             let p = Project::create(app, &gitea).await?;
             // A step that outlives the deployment: it is running when the stack goes.
             p.push_pipeline(&pipeline(&[("long", &["echo started", "sleep 600"])], None), "a long build").await?;
-            harness::converge(&format!("a running build container of {}", p.owner), recipe_drone::BUILD_TIMEOUT, Duration::from_millis(500), || async {
+            harness::converge(&format!("a running build container of {}", p.owner), harness::scaled(recipe_drone::BUILD_TIMEOUT), Duration::from_millis(500), || async {
                 let running = build_resources(&p.owner, "ps", &["--filter", "status=running"]).await?;
                 if running.is_empty() { Err("none yet".to_owned()) } else { Ok(()) }
             })
@@ -136,7 +136,7 @@ async fn build_resources(owner: &str, list: &str, extra: &[&str]) -> Result<Vec<
 /// None of the build's containers, networks or volumes may remain once the build is over (the
 /// runner removes them after the pipeline).
 async fn no_build_containers_left(owner: &str) -> anyhow::Result<()> {
-    harness::converge(&format!("the build resources of {owner} to be removed"), Duration::from_secs(60), Duration::from_millis(500), || async {
+    harness::converge(&format!("the build resources of {owner} to be removed"), harness::scaled(Duration::from_secs(60)), Duration::from_millis(500), || async {
         let mut left = build_resources(owner, "ps", &[]).await?;
         left.extend(build_resources(owner, "network", &[]).await?);
         left.extend(build_resources(owner, "volume", &[]).await?);
