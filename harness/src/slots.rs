@@ -136,6 +136,26 @@ impl SlotLease {
         })
     }
 
+    /// Gives back every slot `run_id` still holds, once its resources are gone: the run's
+    /// owner may live on (`cargo xtask mutants` runs one run after another in one process), and
+    /// a dead run's slots would otherwise count until its owner exits.
+    pub async fn release_run(config: &RunConfig, run_id: &str) -> Result<usize> {
+        let dir = config.state_dir.join("slots");
+        if !dir.exists() {
+            return Ok(0);
+        }
+        let _guard = FileLock::exclusive(&dir.join("slots.lock"), config.timeouts.slot, "the slot table").await?;
+        let mut released = 0;
+        for entry in std::fs::read_dir(&dir).infra(|| format!("reading {}", dir.display()))?.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") && read_holder(&path).is_some_and(|h| h.run_id == run_id) {
+                std::fs::remove_file(&path).infra(|| format!("releasing {}", path.display()))?;
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
     pub fn release(self) -> Result<()> {
         if read_holder(&self.path).is_some_and(|h| h.stack == self.stack) {
             std::fs::remove_file(&self.path).infra(|| format!("releasing {}", self.path.display()))?;

@@ -167,8 +167,16 @@ pub async fn teardown_run(swarm: &Swarm, config: &RunConfig, platform: &Platform
     })
     .await;
     // A run that keeps sprouting resources past the deadline is the janitor's next pass.
-    if let Err(e) = settled {
-        progress!("run {run_id}: {e}");
+    // Once nothing of the run is left, its slots go back: they bound what runs, and the run's
+    // owner (which would free them by exiting) may go on to the next run.
+    match settled {
+        Err(e) => progress!("run {run_id}: {e}"),
+        Ok(()) => {
+            let slots = crate::slots::SlotLease::release_run(config, run_id).await?;
+            if slots > 0 {
+                progress!("run {run_id}: gave back {slots} MAX_TESTS slot(s) its deployments held");
+            }
+        }
     }
     Ok(removed.into_inner().expect("not poisoned"))
 }

@@ -118,3 +118,20 @@ async fn a_run_waiting_while_its_shared_deployments_are_merely_busy_is_no_deadlo
     theirs.release()?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_runs_teardown_gives_back_its_slots_while_its_owner_lives_on() -> anyhow::Result<()> {
+    let run = this_run().await?;
+    let (ours, other) = private_table(&run, 2, Duration::from_millis(1500)).await?;
+    // Both leases' owner is this live process: only the teardown can free the other run's.
+    let theirs = SlotLease::acquire(&other, "theirs-shared", true, false).await?;
+    let mine = SlotLease::acquire(&ours, "mine", true, false).await?;
+    let released = SlotLease::release_run(&ours.config, other.id()).await?;
+    assert_eq!(released, 1, "the other run's one slot was not given back");
+    // Its slot is free for ours now; our own lease is untouched.
+    let next = SlotLease::acquire(&ours, "mine-2", false, false).await?;
+    next.release()?;
+    mine.release()?;
+    drop(theirs);
+    Ok(())
+}
