@@ -34,7 +34,14 @@
 //! kind = "keycloak"               # the identity-provider implementation, e.g. keycloak
 //! admin_user = "admin"
 //! admin_secret = "admin_password"
+//!
+//! [unverified_here]               # optional: parts of the real recipe the testbed cannot run
+//! why = "..."                     # what is missing here, e.g. "the backend is on no registry"
 //! ```
+//! A recipe with `[unverified_here]` keeps the tests of those parts in its `real` test binary
+//! (`tests/real/`, built only with the crate's `real-recipe` feature): they run on a cc-ci host
+//! against the real recipe, never here, where `cargo xtask coverage` lists them as unverified
+//! with the reason.
 //! Errors name the file and the key.
 
 use std::path::{Path, PathBuf};
@@ -63,7 +70,21 @@ pub struct RecipeToml {
     pub provides: ProvidesSection,
     #[serde(default)]
     pub ready: Option<ReadySection>,
+    #[serde(default)]
+    pub unverified_here: Option<UnverifiedHere>,
 }
+
+/// `[unverified_here]`: what of the real recipe the offline testbed cannot run, and why. The
+/// tests of that part live in the crate's `real` test binary (feature `real-recipe`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnverifiedHere {
+    pub why: String,
+}
+
+/// The test binary (and cargo feature) holding the tests of a recipe's `[unverified_here]` part.
+pub const REAL_TESTS_BINARY: &str = "real";
+pub const REAL_TESTS_FEATURE: &str = "real-recipe";
 
 /// `[ready]`: the app's own "I am serving" signal, beyond a converged task and a routed port.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -221,6 +242,11 @@ impl Recipe {
         {
             return Err(err("sso.provider", "must name the provider recipe".into()));
         }
+        if let Some(unverified) = &toml.unverified_here
+            && unverified.why.trim().is_empty()
+        {
+            return Err(err("unverified_here.why", "must say what cannot run here and why".into()));
+        }
         if let Some(ready) = &toml.ready {
             let probes = [ready.http.is_some(), ready.tcp.is_some(), ready.log.is_some()].iter().filter(|p| **p).count();
             if probes != 1 {
@@ -347,6 +373,15 @@ mod tests {
 
         let e = parse("name = \"x\"\nrequires = [\"x\"]\n").unwrap_err().to_string();
         assert!(e.contains(": requires: x cannot require itself"), "{e}");
+    }
+
+    #[test]
+    fn an_unverified_part_must_say_why() {
+        let r = parse("name = \"x\"\n[unverified_here]\nwhy = \"the backend is on no registry\"\n").unwrap();
+        assert_eq!(r.toml.unverified_here.unwrap().why, "the backend is on no registry");
+        let e = parse("name = \"x\"\n[unverified_here]\nwhy = \" \"\n").unwrap_err().to_string();
+        assert!(e.contains(": unverified_here.why: "), "{e}");
+        assert!(parse("name = \"x\"\n[unverified_here]\n").is_err());
     }
 
     #[test]
