@@ -86,7 +86,7 @@ pub mod ops {
         deploy::spec::{AppSpec, SsoGrant, stack_name},
         lock::{FileLock, Wait, held_by, is_held},
         platform::{Platform, Proxy},
-        recipe::{Recipe, RecipeToml},
+        recipe::{REAL_TESTS_BINARY, REAL_TESTS_FEATURE, Recipe, RecipeToml},
         poll::now_unix,
         run::{Run, RunRecord, deploy_count},
         slots::SlotLease,

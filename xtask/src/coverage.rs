@@ -6,6 +6,11 @@
 //! "never run", a recipe of the set without a suite reads "absent", and one whose suite
 //! has no runnable testbed fixture reads "unverified: no fixture
 //! obtainable here" whatever a results file says.
+//!
+//! A recipe whose `recipe.toml` has `[unverified_here]` (part of the real app cannot run on the
+//! testbed) keeps those tests in its `real` test binary: the table counts them in their own
+//! column, and a section after it names, per such recipe, the tests that ran here (with their
+//! last result) and the tests unverified here, with the reason.
 
 use std::path::Path;
 
@@ -103,6 +108,20 @@ pub struct Row {
     pub fixture: Fixture,
     pub last_result: String,
     pub level: String,
+    /// The part of the real recipe that cannot run here (`[unverified_here]`), if any.
+    pub unverified: Option<Unverified>,
+}
+
+/// A recipe's tests that cannot run on the testbed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unverified {
+    /// `[unverified_here] why`.
+    pub why: String,
+    /// The tests of the `real` binary, `module::function`.
+    pub tests: Vec<String>,
+    /// The tests of the binary that runs here, `module::function`, with their status in the
+    /// last recorded run (`never run` without one).
+    pub here: Vec<(String, String)>,
 }
 
 /// Counts the tests of one Rust file: a `#[test]`, `#[tokio::test]` or `#[rstest]` function
@@ -132,6 +151,70 @@ pub fn count_tests(text: &str) -> Count {
         }
     }
     count
+}
+
+/// The test functions of one Rust file, by name, in file order (an `rstest` with cases is
+/// named once).
+pub fn test_names(text: &str) -> Vec<String> {
+    let mut names = vec![];
+    let mut is_test = false;
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.starts_with("//") {
+            continue;
+        }
+        if l.starts_with("#[test]") || l.starts_with("#[tokio::test") || l.starts_with("#[rstest") {
+            is_test = true;
+        } else if is_fn_line(l) {
+            if is_test {
+                let after = l.split_once("fn ").map(|(_, rest)| rest).unwrap_or("");
+                let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                names.push(name);
+            }
+            is_test = false;
+        }
+    }
+    names
+}
+
+/// The tests of the test binary rooted at `main`: `module::function` (a test in the root file
+/// is its bare name).
+pub fn binary_tests(main: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(main) else { return vec![] };
+    let mut tests = test_names(&text);
+    for module in workspace::declared_modules(&text) {
+        for file in workspace::module_files(main, &module) {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            tests.extend(test_names(&text).into_iter().map(|t| format!("{module}::{t}")));
+        }
+    }
+    tests
+}
+
+/// The status of test `name` in a recorded run: recorded names may carry the binary's name
+/// (`recipe::install::x`, nextest's `binary test` form) before the module path.
+fn recorded_status(record: Option<&RecipeRecord>, name: &str) -> String {
+    let Some(record) = record else { return "never run".into() };
+    record
+        .tests
+        .iter()
+        .find(|t| t.name == name || t.name.ends_with(&format!("::{name}")) || t.name.ends_with(&format!(" {name}")))
+        .map(|t| format!("{:?}", t.status).to_lowercase())
+        .unwrap_or_else(|| "not in the last run".into())
+}
+
+/// The `[unverified_here]` part of the recipe crate at `crate_dir`: its reason, the tests of
+/// its `real` binary, and the tests that run here with their last status.
+pub fn unverified(crate_dir: &Path, name: &str, record: Option<&RecipeRecord>) -> Option<Unverified> {
+    let recipe = workspace::load_recipe(crate_dir).ok()?;
+    let why = recipe.toml.unverified_here?.why;
+    let real = workspace::test_main(crate_dir, harness::ops::REAL_TESTS_BINARY);
+    let real = if real == workspace::test_main(crate_dir, name) { crate_dir.join("tests/real/main.rs") } else { real };
+    let here = binary_tests(&workspace::test_main(crate_dir, name)).into_iter().map(|t| {
+        let status = recorded_status(record, &t);
+        (t, status)
+    });
+    Some(Unverified { why, tests: binary_tests(&real), here: here.collect() })
 }
 
 fn is_fn_line(l: &str) -> bool {
@@ -216,6 +299,8 @@ pub fn row(root: &Path, state_dir: &Path, name: &str, recipe: Option<&RecipeCrat
         },
     };
     let fixture = fixture_status(root, recipe.map(|r| r.fixture.as_str()).unwrap_or(name));
+    let record = results::load_record(state_dir, name).ok().flatten();
+    let unverified = crate_dir.as_deref().and_then(|d| unverified(d, name, record.as_ref()));
     let (last_result, level) = match results::load_record(state_dir, name) {
         // No suite: nothing ran here, whatever a fixture or a stray results file says.
         _ if recipe.is_none() && !matches!(fixture, Fixture::Present { .. }) => ("absent: no suite, no fixture".into(), "-".into()),
@@ -224,7 +309,7 @@ pub fn row(root: &Path, state_dir: &Path, name: &str, recipe: Option<&RecipeCrat
         Err(e) if matches!(fixture, Fixture::Present { .. }) => (format!("unreadable results: {e:#}"), "-".into()),
         Err(_) => last_result(&fixture, None),
     };
-    Row { recipe: name.into(), crate_dir: recipe.map(|r| r.dir.clone()), parity, stages: crate_dir.map(|d| stages(&d, name)), fixture, last_result, level }
+    Row { recipe: name.into(), crate_dir: recipe.map(|r| r.dir.clone()), parity, stages: crate_dir.map(|d| stages(&d, name)), fixture, last_result, level, unverified }
 }
 
 /// The rows of the recipe set (exactly [`RECIPE_SET`], in order) and of the workspace's other
@@ -235,7 +320,8 @@ pub fn rows(ws: &Workspace, state_dir: &Path) -> (Vec<Row>, Vec<Row>) {
     (set, others)
 }
 
-const HEADER: [&str; 11] = ["recipe", "crate", "PARITY.md", "install", "functional", "browser", "backup", "upgrade", "fixture", "last result", "level"];
+const HEADER: [&str; 12] =
+    ["recipe", "crate", "PARITY.md", "install", "functional", "browser", "backup", "upgrade", "unverified here", "fixture", "last result", "level"];
 
 fn cells(row: &Row) -> Vec<String> {
     let stage = |f: fn(&Stages) -> Count| row.stages.as_ref().map(|s| f(s).cell()).unwrap_or_else(|| "-".into());
@@ -248,6 +334,7 @@ fn cells(row: &Row) -> Vec<String> {
         stage(|s| s.browser),
         stage(|s| s.backup),
         stage(|s| s.upgrade),
+        row.unverified.as_ref().map(|u| u.tests.len().to_string()).unwrap_or_else(|| "-".into()),
         row.fixture.cell(),
         row.last_result.clone(),
         row.level.clone(),
@@ -283,6 +370,20 @@ pub fn render(set: &[Row], others: &[Row]) -> String {
         "\n{crates} of {n} have a crate, {fixtures} a runnable testbed fixture; {passing} passed every test when last run here.\n",
         n = set.len()
     ));
+    let partial: Vec<&Row> = set.iter().chain(others).filter(|r| r.unverified.is_some()).collect();
+    if !partial.is_empty() {
+        out.push_str("\nParts of the real recipe unverified here (the `real` test binary; run on a cc-ci host with --features real-recipe)\n");
+    }
+    for row in partial {
+        let u = row.unverified.as_ref().expect("filtered");
+        out.push_str(&format!("\n{}: {} tests run here, {} unverified here: {}\n", row.recipe, u.here.len(), u.tests.len(), u.why));
+        for (test, status) in &u.here {
+            out.push_str(&format!("  ran here      {test} ({status})\n"));
+        }
+        for test in &u.tests {
+            out.push_str(&format!("  unverified    {test}\n"));
+        }
+    }
     if !others.is_empty() {
         out.push_str("\nRecipe crates outside the recipe set\n\n");
         out.push_str(&table(others));
@@ -379,7 +480,64 @@ mod tests {
     #[case::helpers_do_not_count("async fn shared() {}\n#[test]\nfn a() {}\n", 1, 0)]
     #[case::unwritten("/// doc\n// let x = 1;\n#[tokio::test]\nasync fn a() -> anyhow::Result<()> {\n    harness::unwritten!(\"write it\");\n}\n#[test]\nfn b() {}\n", 2, 1)]
     #[case::commented_out("// #[test]\n// fn a() {}\n", 0, 0)]
-    fn tests_are_counted_from_attributes_and_cases(#[case] text: &str, #[case] tests: usize, #[case] unwritten: usize) {
+    fn tests_are_counted_from_attributes_and_cases_and_named(#[case] text: &str, #[case] tests: usize, #[case] unwritten: usize) {
         assert_eq!(count_tests(text), Count { tests, unwritten });
+        let names = test_names(text);
+        assert!(names.len() <= tests && (tests == 0) == names.is_empty(), "{names:?}");
+        assert!(!names.iter().any(|n| n == "shared"), "{names:?}");
+    }
+
+    /// A recipe whose real app cannot fully run here: the table counts the `real` binary's
+    /// tests in their own column, and the section after it names every test with what
+    /// happened to it here, and the reason for the rest.
+    #[test]
+    fn tests_of_parts_that_cannot_run_here_are_listed_as_unverified_with_the_reason() {
+        let dir = std::env::temp_dir().join(format!("ccci-coverage-real-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (file, text) in [
+            ("recipe.toml", "name = \"x\"\n[unverified_here]\nwhy = \"the backend is on no registry\"\n"),
+            ("Cargo.toml", "[package]\nname = \"recipe-x\"\n[features]\nreal-recipe = []\n[[test]]\nname = \"x\"\npath = \"tests/x/main.rs\"\n[[test]]\nname = \"real\"\npath = \"tests/real/main.rs\"\nrequired-features = [\"real-recipe\"]\n"),
+            ("tests/x/main.rs", "mod install;\n"),
+            ("tests/x/install.rs", "#[tokio::test]\nasync fn livekit_answers() {}\n#[test]\nfn token_is_signed() {}\n"),
+            ("tests/real/main.rs", "mod sso;\n"),
+            ("tests/real/sso.rs", "#[tokio::test]\nasync fn oidc_login_through_keycloak() {}\n"),
+        ] {
+            std::fs::create_dir_all(dir.join(file).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        let mut rec = record(1, 1, 0, 0);
+        rec.tests = vec![
+            crate::results::TestRecord { name: "x::install::livekit_answers".into(), status: crate::report::TestStatus::Pass },
+            crate::results::TestRecord { name: "x::install::token_is_signed".into(), status: crate::report::TestStatus::Fail },
+        ];
+        let u = unverified(&dir, "x", Some(&rec)).unwrap();
+        assert_eq!(u.why, "the backend is on no registry");
+        assert_eq!(u.tests, ["sso::oidc_login_through_keycloak"]);
+        assert_eq!(u.here, [("install::livekit_answers".to_owned(), "pass".to_owned()), ("install::token_is_signed".to_owned(), "fail".to_owned())]);
+        assert_eq!(unverified(&dir, "x", None).unwrap().here[0].1, "never run");
+        assert_eq!(lint::real_tests(&dir, Some("why")).map(|c| c.status), Some(CheckStatus::Pass));
+
+        let row = Row {
+            recipe: "x".into(),
+            crate_dir: Some("recipes/x".into()),
+            parity: "yes".into(),
+            stages: Some(stages(&dir, "x")),
+            fixture: PRESENT,
+            last_result: "fail 1/2 (2026-12-01)".into(),
+            level: "-".into(),
+            unverified: Some(u),
+        };
+        let text = render(std::slice::from_ref(&row), &[]);
+        assert!(text.contains("x: 2 tests run here, 1 unverified here: the backend is on no registry"), "{text}");
+        assert!(text.contains("ran here      install::token_is_signed (fail)"), "{text}");
+        assert!(text.contains("unverified    sso::oidc_login_through_keycloak"), "{text}");
+        let table_row = text.lines().find(|l| l.starts_with("| x ")).unwrap();
+        assert_eq!(table_row.split('|').map(str::trim).nth(9), Some("1"), "{table_row}");
+
+        // The feature gate is what keeps them out of a run here: without it, lint fails.
+        std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"recipe-x\"\n[[test]]\nname = \"real\"\npath = \"tests/real/main.rs\"\n").unwrap();
+        assert_eq!(lint::real_tests(&dir, Some("why")).map(|c| c.status), Some(CheckStatus::Fail));
+        assert_eq!(lint::real_tests(&dir, None).map(|c| c.status), Some(CheckStatus::Fail));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -130,6 +130,9 @@ pub fn lint_crate(crate_dir: &Path) -> LintReport {
     };
     checks.push(parity(std::fs::read_to_string(crate_dir.join("PARITY.md")).ok().as_deref()));
     checks.push(test_modules(crate_dir, &name, capable));
+    if let Some(check) = real_tests(crate_dir, recipe.as_ref().ok().and_then(|r| r.toml.unverified_here.as_ref()).map(|u| u.why.as_str())) {
+        checks.push(check);
+    }
     let root = workspace::workspace_root_of(crate_dir);
     let mut shown = crate_dir.display().to_string();
     match (fixture, root) {
@@ -171,6 +174,38 @@ pub fn parity(text: Option<&str>) -> Check {
         pass(ID, "PARITY.md maps health_check")
     } else {
         fail(ID, "PARITY.md has no table row for the maintainers' `health_check`")
+    }
+}
+
+/// A recipe with `[unverified_here]` keeps those tests in a `real` test binary that only the
+/// `real-recipe` feature builds (so no run here can report them as passed), and a `real`
+/// binary needs `[unverified_here]` to say why it cannot run here. `None`: neither.
+pub fn real_tests(crate_dir: &Path, why: Option<&str>) -> Option<Check> {
+    const ID: &str = "real-tests";
+    use harness::ops::{REAL_TESTS_BINARY as BINARY, REAL_TESTS_FEATURE as FEATURE};
+    let manifest: Option<toml::Table> = std::fs::read_to_string(crate_dir.join("Cargo.toml")).ok().and_then(|t| toml::from_str(&t).ok());
+    let test = manifest
+        .as_ref()
+        .and_then(|m| m.get("test"))
+        .and_then(|t| t.as_array())
+        .and_then(|tests| tests.iter().find(|t| t.get("name").and_then(|n| n.as_str()) == Some(BINARY)).cloned());
+    let feature = manifest.as_ref().and_then(|m| m.get("features")).and_then(|f| f.get(FEATURE)).is_some();
+    match (why, test) {
+        (None, None) => None,
+        (None, Some(_)) => Some(fail(ID, format!("a [[test]] named {BINARY:?} without [unverified_here] in recipe.toml: say what cannot run here and why"))),
+        (Some(_), None) => Some(fail(ID, format!("recipe.toml has [unverified_here] but Cargo.toml declares no [[test]] named {BINARY:?} (path tests/{BINARY}/main.rs)"))),
+        (Some(why), Some(test)) => {
+            let gated = test.get("required-features").and_then(|f| f.as_array()).is_some_and(|f| f.iter().any(|v| v.as_str() == Some(FEATURE)));
+            let path = crate_dir.join(test.get("path").and_then(|p| p.as_str()).unwrap_or("tests/real/main.rs"));
+            let count = crate::coverage::binary_tests(&path).len();
+            Some(if !feature || !gated {
+                fail(ID, format!("the {BINARY:?} test binary must have required-features = [{FEATURE:?}] and Cargo.toml a feature {FEATURE:?}: without it, a run here would compile and report those tests"))
+            } else if count == 0 {
+                fail(ID, format!("the {BINARY:?} test binary ({}) holds no test", path.display()))
+            } else {
+                pass(ID, format!("{count} tests unverified here, behind the {FEATURE:?} feature: {why}"))
+            })
+        }
     }
 }
 
