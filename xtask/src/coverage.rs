@@ -141,7 +141,7 @@ pub fn count_tests(text: &str) -> Count {
             cases += 1;
         } else if l.starts_with("#[test]") || l.starts_with("#[tokio::test") || l.starts_with("#[rstest") {
             is_test = true;
-        } else if is_fn_line(l) {
+        } else if workspace::is_fn_line(l) {
             current = if is_test { cases.max(1) } else { 0 };
             count.tests += current;
             (is_test, cases) = (false, 0);
@@ -151,44 +151,6 @@ pub fn count_tests(text: &str) -> Count {
         }
     }
     count
-}
-
-/// The test functions of one Rust file, by name, in file order (an `rstest` with cases is
-/// named once).
-pub fn test_names(text: &str) -> Vec<String> {
-    let mut names = vec![];
-    let mut is_test = false;
-    for line in text.lines() {
-        let l = line.trim_start();
-        if l.starts_with("//") {
-            continue;
-        }
-        if l.starts_with("#[test]") || l.starts_with("#[tokio::test") || l.starts_with("#[rstest") {
-            is_test = true;
-        } else if is_fn_line(l) {
-            if is_test {
-                let after = l.split_once("fn ").map(|(_, rest)| rest).unwrap_or("");
-                let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                names.push(name);
-            }
-            is_test = false;
-        }
-    }
-    names
-}
-
-/// The tests of the test binary rooted at `main`: `module::function` (a test in the root file
-/// is its bare name).
-pub fn binary_tests(main: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(main) else { return vec![] };
-    let mut tests = test_names(&text);
-    for module in workspace::declared_modules(&text) {
-        for file in workspace::module_files(main, &module) {
-            let text = std::fs::read_to_string(&file).unwrap_or_default();
-            tests.extend(test_names(&text).into_iter().map(|t| format!("{module}::{t}")));
-        }
-    }
-    tests
 }
 
 /// The status of test `name` in a recorded run: recorded names may carry the binary's name
@@ -210,17 +172,13 @@ pub fn unverified(crate_dir: &Path, name: &str, record: Option<&RecipeRecord>) -
     let why = recipe.toml.unverified_here?.why;
     let real = workspace::test_main(crate_dir, harness::ops::REAL_TESTS_BINARY);
     let real = if real == workspace::test_main(crate_dir, name) { crate_dir.join("tests/real/main.rs") } else { real };
-    let here = binary_tests(&workspace::test_main(crate_dir, name)).into_iter().map(|t| {
+    let here = workspace::binary_tests(&workspace::test_main(crate_dir, name)).into_iter().map(|t| {
         let status = recorded_status(record, &t);
         (t, status)
     });
-    Some(Unverified { why, tests: binary_tests(&real), here: here.collect() })
+    Some(Unverified { why, tests: workspace::binary_tests(&real), here: here.collect() })
 }
 
-fn is_fn_line(l: &str) -> bool {
-    let l = l.strip_prefix("pub(crate) ").or_else(|| l.strip_prefix("pub ")).unwrap_or(l);
-    l.starts_with("fn ") || l.starts_with("async fn ")
-}
 
 /// Tests per stage of the recipe crate at `crate_dir` (recipe `name`).
 pub fn stages(crate_dir: &Path, name: &str) -> Stages {
@@ -482,7 +440,7 @@ mod tests {
     #[case::commented_out("// #[test]\n// fn a() {}\n", 0, 0)]
     fn tests_are_counted_from_attributes_and_cases_and_named(#[case] text: &str, #[case] tests: usize, #[case] unwritten: usize) {
         assert_eq!(count_tests(text), Count { tests, unwritten });
-        let names = test_names(text);
+        let names = workspace::test_names(text);
         assert!(names.len() <= tests && (tests == 0) == names.is_empty(), "{names:?}");
         assert!(!names.iter().any(|n| n == "shared"), "{names:?}");
     }

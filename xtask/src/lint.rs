@@ -197,7 +197,7 @@ pub fn real_tests(crate_dir: &Path, why: Option<&str>) -> Option<Check> {
         (Some(why), Some(test)) => {
             let gated = test.get("required-features").and_then(|f| f.as_array()).is_some_and(|f| f.iter().any(|v| v.as_str() == Some(FEATURE)));
             let path = crate_dir.join(test.get("path").and_then(|p| p.as_str()).unwrap_or("tests/real/main.rs"));
-            let count = crate::coverage::binary_tests(&path).len();
+            let count = workspace::binary_tests(&path).len();
             Some(if !feature || !gated {
                 fail(ID, format!("the {BINARY:?} test binary must have required-features = [{FEATURE:?}] and Cargo.toml a feature {FEATURE:?}: without it, a run here would compile and report those tests"))
             } else if count == 0 {

@@ -70,6 +70,50 @@ pub fn module_files(main: &Path, module: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The test functions of one Rust file, by name, in file order (an `rstest` with cases is
+/// named once).
+pub fn test_names(text: &str) -> Vec<String> {
+    let mut names = vec![];
+    let mut is_test = false;
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.starts_with("//") {
+            continue;
+        }
+        if l.starts_with("#[test]") || l.starts_with("#[tokio::test") || l.starts_with("#[rstest") {
+            is_test = true;
+        } else if is_fn_line(l) {
+            if is_test {
+                let after = l.split_once("fn ").map(|(_, rest)| rest).unwrap_or("");
+                let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                names.push(name);
+            }
+            is_test = false;
+        }
+    }
+    names
+}
+
+/// A line that starts a function (`fn`, `async fn`, `pub`/`pub(crate)` too).
+pub fn is_fn_line(l: &str) -> bool {
+    let l = l.strip_prefix("pub(crate) ").or_else(|| l.strip_prefix("pub ")).unwrap_or(l);
+    l.starts_with("fn ") || l.starts_with("async fn ")
+}
+
+/// The tests of the test binary rooted at `main`: `module::function` (a test in the root file
+/// is its bare name).
+pub fn binary_tests(main: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(main) else { return vec![] };
+    let mut tests = test_names(&text);
+    for module in declared_modules(&text) {
+        for file in module_files(main, &module) {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            tests.extend(test_names(&text).into_iter().map(|t| format!("{module}::{t}")));
+        }
+    }
+    tests
+}
+
 /// What selection and reporting need to know about one recipe crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipeCrate {
