@@ -57,6 +57,10 @@ pub struct ServiceState {
     pub retiring: u64,
     /// Tasks of the current image that failed, newest first: `state: error`.
     pub failures: Vec<String>,
+    /// Tasks that the engine failed to start for reasons of its own ([`engine_fault`]: a mount
+    /// it could not make under load, a shim that did not start). Swarm starts another task;
+    /// they never count as the app crash-looping.
+    pub engine_failures: Vec<String>,
     /// No task of the current image runs or will run: the last one ended and Swarm will not
     /// start another (e.g. a container stopped as unhealthy exited 0 under an `on-failure`
     /// restart policy). Waiting longer cannot help.
@@ -92,6 +96,12 @@ impl StackState {
         })
     }
 
+    /// Some service is not converged because the engine failed to start its tasks, and no
+    /// service failed on its own.
+    pub fn engine_only(&self) -> bool {
+        self.services.iter().any(|s| !s.converged() && !s.engine_failures.is_empty()) && self.services.iter().all(|s| s.failures.is_empty())
+    }
+
     /// One line per service: `name ready/desired (starting) [last error]`.
     pub fn summary(&self) -> String {
         if self.services.is_empty() {
@@ -109,6 +119,9 @@ impl StackState {
                 }
                 if let Some(err) = s.failures.first() {
                     let _ = write!(line, " [last failure: {err}]");
+                }
+                if let Some(err) = s.engine_failures.first() {
+                    let _ = write!(line, " [engine failed to start a task {}x, last: {err}]", s.engine_failures.len());
                 }
                 line
             })
@@ -270,7 +283,17 @@ impl Swarm {
                 Some(replicated) => replicated.replicas.unwrap_or(1).max(0) as u64,
                 None => service.service_status.as_ref().and_then(|s| s.desired_tasks).unwrap_or(0),
             };
-            let mut svc = ServiceState { name: name.clone(), image: image.clone(), desired, ready: 0, starting: 0, retiring: 0, failures: vec![], stopped: false };
+            let mut svc = ServiceState {
+                name: name.clone(),
+                image: image.clone(),
+                desired,
+                ready: 0,
+                starting: 0,
+                retiring: 0,
+                failures: vec![],
+                engine_failures: vec![],
+                stopped: false,
+            };
             let tasks = self.service_tasks(&name).await?;
             // Nothing of the current image is meant to run any more, yet some of it ran (and
             // Swarm is not in the middle of an update or a rollback, which it would finish).
@@ -310,7 +333,11 @@ impl Swarm {
                     Some(TaskState::RUNNING) => svc.retiring += 1,
                     Some(s @ (TaskState::FAILED | TaskState::REJECTED)) if current && recent => {
                         let err = status.err.or(status.message).unwrap_or_default();
-                        svc.failures.push(format!("{s}: {err}"));
+                        if engine_fault(&err) {
+                            svc.engine_failures.push(format!("{s}: {err}"));
+                        } else {
+                            svc.failures.push(format!("{s}: {err}"));
+                        }
                     }
                     // A task that ran and was shut down because its healthcheck failed.
                     Some(TaskState::SHUTDOWN | TaskState::COMPLETE) if current && recent && status.err.is_some() => {
@@ -375,6 +402,14 @@ impl Swarm {
             Ok(state) => Ok(state),
             Err(HarnessError::NotConverged { what, waited, last, .. }) => {
                 Err(HarnessError::NotConverged { what, waited, last, diagnostics: self.diagnostics(stack).await })
+            }
+            // Only the engine failed to start tasks, and the app never had a chance: that is
+            // the host's fault, not the recipe's.
+            Err(HarnessError::Timeout { waited, last: summary, .. }) if last.lock().expect("not poisoned").engine_only() => {
+                Err(HarnessError::infra(
+                    format!("stack {stack} did not converge within {:.0}s", waited.as_secs_f64()),
+                    anyhow::format_err!("the Docker engine failed to start its tasks: {summary}"),
+                ))
             }
             Err(HarnessError::Timeout { waited, last, .. }) => {
                 Err(HarnessError::NotConverged { what: format!("stack {stack}"), waited, last, diagnostics: self.diagnostics(stack).await })
@@ -841,6 +876,17 @@ impl Swarm {
 /// deploy even when it fails now: when dockerd restarts, every task that ran before is marked
 /// failed (exit 255) a moment after the engine answers, and Swarm replaces it; that says
 /// nothing of the stack.
+/// A task error that is the engine's, not the app's: the engine could not set the container
+/// up (seen on a loaded host: "unable to remount dir as readonly: device or resource busy"
+/// while starting a container, with every mount of the recipe valid), so Swarm's next task
+/// may well start. An app's own exit ("non-zero exit"), a missing image or a bad mount source
+/// ("no such file or directory", "invalid mount config") are the recipe's.
+pub(crate) fn engine_fault(err: &str) -> bool {
+    const ENGINE: [&str; 4] = ["device or resource busy", "unable to remount", "failed to create shim", "no space left on device"];
+    let err = err.to_ascii_lowercase();
+    ENGINE.iter().any(|e| err.contains(e))
+}
+
 fn of_this_deploy(task: &Task, since: i64) -> bool {
     let created = task.created_at.or(task.status.as_ref().and_then(|s| s.timestamp));
     created.map(|t| t.unix_timestamp() >= since).unwrap_or(true)
@@ -865,8 +911,29 @@ mod tests {
             starting: 0,
             retiring: 0,
             failures: (0..failures).map(|i| format!("failed: exit {i}")).collect(),
+            engine_failures: vec![],
             stopped: false,
         }
+    }
+
+    /// A loaded engine that cannot set up a container is not the app crash-looping: those
+    /// failures never count toward giving up, and a stack held back only by them is the
+    /// host's fault ([unverified]), never the recipe's.
+    #[test]
+    fn engine_failures_to_start_a_task_are_not_the_apps_crash_loop() {
+        let busy = "starting container failed: error mounting: unable to remount dir as readonly: device or resource busy";
+        assert!(engine_fault(busy));
+        for app in ["task: non-zero exit (1)", "invalid mount config for type \"bind\": bind source path does not exist: /x", "No such image: ccci-testbed/x:1"] {
+            assert!(!engine_fault(app), "{app}");
+        }
+        let mut app = svc("app", 1, 0, 0);
+        app.engine_failures = vec![format!("failed: {busy}"); 5];
+        let state = StackState { services: vec![app.clone(), svc("db", 1, 1, 0)] };
+        assert!(state.crash_looping(3).is_none(), "engine failures are no crash loop");
+        assert!(state.engine_only());
+        assert!(state.summary().contains("engine failed to start a task 5x"), "{}", state.summary());
+        let mixed = StackState { services: vec![app, svc("db", 1, 0, 1)] };
+        assert!(!mixed.engine_only(), "an app failure next to them is the recipe's to answer for");
     }
 
     #[test]
