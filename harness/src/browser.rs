@@ -111,7 +111,9 @@ fn trust_store(home: &Path, ca_pem: &Path) -> Result<()> {
 }
 
 /// Chromium's capabilities: headless, as root (no sandbox), quiet (no background traffic to
-/// a network that is not there), apps under `*.<suffix>` resolved to the ingress.
+/// a network that is not there), apps under `*.<suffix>` resolved to the ingress, and fake
+/// media devices (a test tone for the microphone, a test pattern for the camera) granted
+/// without a prompt, so a call or meeting app's media flow runs headless.
 fn capabilities(chromium: &Path, profile: &Path, suffix: &str, ingress: std::net::SocketAddr) -> serde_json::Map<String, serde_json::Value> {
     let caps = json!({
         "browserName": "chrome",
@@ -128,6 +130,9 @@ fn capabilities(chromium: &Path, profile: &Path, suffix: &str, ingress: std::net
                 "--no-first-run",
                 "--no-default-browser-check",
                 "--window-size=1280,1024",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                "--autoplay-policy=no-user-gesture-required",
                 format!("--user-data-dir={}", profile.display()),
                 format!("--host-resolver-rules=MAP *.{suffix} {ingress}"),
             ],
@@ -335,6 +340,7 @@ mod tests {
         assert!(args.contains(&"--host-resolver-rules=MAP *.ccci.test 127.0.0.1:443"), "{args:?}");
         assert!(args.contains(&"--user-data-dir=/tmp/p"));
         assert!(args.contains(&"--no-sandbox"));
+        assert!(args.contains(&"--use-fake-device-for-media-stream") && args.contains(&"--use-fake-ui-for-media-stream"), "{args:?}");
         assert!(!caps.contains_key("acceptInsecureCerts"));
         assert!(!args.iter().any(|a| a.contains("ignore-certificate-errors")));
     }
