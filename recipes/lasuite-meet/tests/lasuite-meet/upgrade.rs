@@ -1,15 +1,6 @@
-//! Upgrade: the previous published release, with a marker seeded, moves to the PR head in
-//! place; the running release label and image change to the head's and the marker survives.
-
-// use harness::prelude::*;
-// use recipe_lasuite_meet::Marker;
-
-/// previous release -> head: version label and image moved, marker intact, app still ready.
-// let suite = Suite::start(env!("CARGO_MANIFEST_DIR")).await?;
-// let mut marker = Marker::default();
-// contract::upgrade_keeps(&suite, &mut marker).await?;
-// Ok(())
-#[tokio::test(flavor = "multi_thread")]
-async fn upgrade_from_the_previous_release_keeps_the_marker() -> anyhow::Result<()> {
-    harness::unwritten!("write the upgrade test: add the previous release as testbed/recipes/lasuite-meet/<version>/, then call contract::upgrade_keeps(&suite, &mut marker)");
-}
+//! Upgrade: not testable here. The fixture has one release: LiveKit 1.13.5 is the only LiveKit
+//! release the Go module proxy builds (later ones depend on forks it refuses), and meet's
+//! backend, whose database migrations an upgrade exercises, does not run here. The upgrade
+//! test of the real recipe (previous release -> head, a room made through meet's API kept) is
+//! `upgrade::an_upgrade_from_the_previous_release_keeps_rooms_and_moves_to_the_head` in the
+//! `real` binary (tests/real/upgrade.rs).
