@@ -77,7 +77,7 @@ async fn two_participants_join_one_room_see_each_other_and_one_hears_the_other()
     let bob_token = lk.token(&bob, &Grants::join(&room))?;
     let tag_of_page = page_tag(&app).await?;
 
-    let received = with_browser(&suite.run, "meet-alice", |a| {
+    with_browser(&suite.run, "meet-alice", |a| {
         let (app, lk, suite, room, alice, bob, alice_token, bob_token, tag_of_page) = (&app, &lk, &suite, &room, &alice, &bob, &alice_token, &bob_token, &tag_of_page);
         async move {
             with_browser(&suite.run, "meet-bob", |b| async move {
@@ -117,10 +117,10 @@ async fn two_participants_join_one_room_see_each_other_and_one_hears_the_other()
                 })
                 .await?;
                 // The counters keep growing: audio flows, not one packet that got through.
-                let later = harness::converge("bob's received audio to keep growing", harness::scaled(PAGE_TIMEOUT), POLL, || async {
+                harness::converge("bob's received audio to keep growing", harness::scaled(PAGE_TIMEOUT), POLL, || async {
                     let rx = state(&b).await?["audioReceived"].clone();
                     if rx["packets"].as_u64() > first["packets"].as_u64().map(|p| p + 25) && rx["bytes"].as_u64() > first["bytes"].as_u64() {
-                        Ok(rx)
+                        Ok(())
                     } else {
                         Err(format!("received {rx}, first {first}"))
                     }
@@ -140,13 +140,12 @@ async fn two_participants_join_one_room_see_each_other_and_one_hears_the_other()
                 for browser in [&a, &b] {
                     call(browser, "window.ccciMeet.leave()", vec![]).await?.map_err(anyhow::Error::msg)?;
                 }
-                Ok(later)
+                Ok(())
             })
             .await
         }
     })
     .await?;
-    assert!(received["packets"].as_u64().unwrap_or(0) > 25, "{received}");
     harness::converge("both participants to have left", harness::scaled(PAGE_TIMEOUT), POLL, || async {
         let left = lk.participants(&room).await.map_err(|e| e.to_string())?;
         if left.is_empty() { Ok(()) } else { Err(format!("still in the room: {left:?}")) }
@@ -172,8 +171,7 @@ async fn a_token_without_the_join_grant_cannot_join_from_the_browser() -> anyhow
         }
     })
     .await?;
-    let err = outcome.err().ok_or_else(|| anyhow::format_err!("a token without roomJoin joined the room"))?;
-    assert!(!err.is_empty(), "the join was refused without a reason");
+    anyhow::ensure!(outcome.is_err(), "a token without roomJoin joined the room: {:?}", outcome.ok());
     let participants = lk.participants(&room).await?;
     assert!(participants.iter().all(|(i, _)| i != &eve), "the server lists {eve} in the room: {participants:?}");
     lk.delete_room(&room).await
