@@ -24,7 +24,6 @@ use rustls::{
     crypto::CryptoProvider,
     pki_types::{CertificateDer, ServerName, UnixTime},
 };
-use sha2::{Digest as _, Sha256};
 
 /// Where the fixture's image keeps the certificate it made (the `certs` volume of `app`).
 pub const PINNED_CERT_PATH: &str = "/certs/cert.pem";
@@ -61,11 +60,6 @@ impl Trust {
             _ => None,
         };
         Ok(Trust { domain: d.domain().to_owned(), roots: Arc::new(roots), pinned })
-    }
-
-    /// SHA-256 of the pinned certificate, if any.
-    pub fn pinned_sha256(&self) -> Option<String> {
-        self.pinned.as_ref().map(|c| hex::encode(Sha256::digest(c.as_ref())))
     }
 
     /// A rustls client configuration that trusts exactly what this module says.
