@@ -193,6 +193,21 @@ impl Kuma {
         }
     }
 
+    /// The arguments of the first `event` the server pushes (or pushed already and is still
+    /// queued) for which `wanted` holds, waiting at most `timeout`.
+    pub async fn event_where(&mut self, event: &str, timeout: Duration, wanted: impl Fn(&[Value]) -> bool) -> anyhow::Result<Vec<Value>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(pos) = self.events.iter().position(|(name, args)| name == event && wanted(args)) {
+                return Ok(self.events.remove(pos).expect("found").1);
+            }
+            ensure!(Instant::now() < deadline, "the server pushed no matching {event} event within {timeout:?}");
+            for packet in self.poll().await.with_context(|| format!("waiting for the {event} event"))? {
+                self.handle(packet).await?;
+            }
+        }
+    }
+
     /// The first argument of the next `event` the server pushes (or pushed already and is
     /// still queued), waiting at most `timeout`.
     pub async fn event(&mut self, event: &str, timeout: Duration) -> anyhow::Result<Value> {
@@ -248,12 +263,6 @@ impl Kuma {
             Some(false) => None,
             _ => bail!("getMonitor answered {answer}"),
         })
-    }
-
-    /// The heartbeats of monitor `id` in the last `hours`, oldest first (`getMonitorBeats`).
-    pub async fn beats(&mut self, id: i64, hours: u32) -> anyhow::Result<Vec<Value>> {
-        let answer = self.call_ok("getMonitorBeats", &[json!(id), json!(hours)]).await?;
-        answer["data"].as_array().cloned().ok_or_else(|| anyhow!("getMonitorBeats answered no data: {answer}"))
     }
 
     /// Deletes monitor `id` (`deleteMonitor`).
@@ -396,6 +405,20 @@ pub async fn login_or_setup(app: &Deployment, password: &Secret) -> anyhow::Resu
     let login = kuma.login(ADMIN_USER, password).await?;
     ensure!(login["ok"] == json!(true), "the admin cannot log in: {}", login["msg"]);
     Ok(kuma)
+}
+
+/// The stored heartbeats of monitor `id` (the newest 100, oldest first), as the server sends
+/// them to a session that logs in as [`ADMIN_USER`] (its `heartbeatList` event per monitor).
+///
+/// The `getMonitorBeats` call would be the direct way, but the 2.0.0-dev.0 snapshot builds
+/// its SQL for MariaDB on SQLite (`DATE_ADD(NOW(), ...)`: a syntax error); the login's
+/// heartbeat lists read the same table in every version.
+pub async fn stored_beats(app: &Deployment, password: &Secret, id: i64) -> anyhow::Result<Vec<Value>> {
+    let mut kuma = Kuma::connect(app).await?;
+    let login = kuma.login(ADMIN_USER, password).await?;
+    ensure!(login["ok"] == json!(true), "the admin cannot log in: {}", login["msg"]);
+    let args = kuma.event_where("heartbeatList", harness::scaled(Duration::from_secs(30)), |args| args.first().and_then(Value::as_i64) == Some(id)).await?;
+    args.get(1).and_then(Value::as_array).cloned().ok_or_else(|| anyhow!("heartbeatList of monitor {id} has no list: {args:?}"))
 }
 
 /// The app version the server reports to a logged-in session (its `info` event; anonymous

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use harness::prelude::*;
-use recipe_uptime_kuma::{ADMIN_USER, DOWN, Kuma, UP, admin, http_monitor, push_monitor, token};
+use recipe_uptime_kuma::{ADMIN_USER, DOWN, Kuma, UP, admin, admin_password, http_monitor, push_monitor, stored_beats, token};
 use serde_json::{Value, json};
 
 use crate::shared;
@@ -19,12 +19,10 @@ use crate::shared;
 const POLL: Duration = Duration::from_secs(2);
 
 /// Waits until the newest heartbeat of `id` has `status`; returns it.
-async fn newest_beat(kuma: &mut Kuma, id: i64, status: i64, timeout: Duration) -> anyhow::Result<Value> {
+async fn newest_beat(app: &Deployment, password: &Secret, id: i64, status: i64, timeout: Duration) -> anyhow::Result<Value> {
     let what = format!("monitor {id}'s newest heartbeat to be {}", if status == UP { "UP" } else { "DOWN" });
-    let kuma = tokio::sync::Mutex::new(kuma);
     let beat = harness::converge(&what, timeout, POLL, || async {
-        let mut kuma = kuma.lock().await;
-        let beats = kuma.beats(id, 1).await.map_err(|e| format!("{e:#}"))?;
+        let beats = stored_beats(app, password, id).await.map_err(|e| format!("{e:#}"))?;
         match beats.last() {
             Some(last) if last["status"].as_i64() == Some(status) => Ok(last.clone()),
             last => Err(format!("newest heartbeat: {last:?}")),
@@ -45,6 +43,7 @@ async fn an_http_monitor_goes_down_when_its_target_stops_and_up_when_it_returns(
     let mut target = suite.dependency(&app, "custom-html")?;
     let url = format!("http://tasks.{}/", target.service("app"));
     let mut kuma = admin(&app).await?;
+    let password = admin_password(&app).await?;
     let name = format!("ccci-http-{}", token(8));
     let id = kuma.add_monitor(http_monitor(&name, &url, 20)).await?;
     let stored = kuma.monitor(id).await?.context("the added monitor is not stored")?;
@@ -52,12 +51,12 @@ async fn an_http_monitor_goes_down_when_its_target_stops_and_up_when_it_returns(
     assert_eq!(stored["type"], "http");
 
     let deadline = harness::scaled(Duration::from_secs(90));
-    let up = newest_beat(&mut kuma, id, UP, deadline).await.context("while the target runs")?;
+    let up = newest_beat(&app, &password, id, UP, deadline).await.context("while the target runs")?;
     assert!(up["ping"].as_i64().is_some(), "an UP beat of an HTTP monitor carries its response time: {up}");
 
     target.undeploy().await?;
     let checked = async {
-        let down = newest_beat(&mut kuma, id, DOWN, deadline).await.context("after the target's stack was removed")?;
+        let down = newest_beat(&app, &password, id, DOWN, deadline).await.context("after the target's stack was removed")?;
         ensure!(!down["msg"].as_str().unwrap_or_default().is_empty(), "a DOWN beat says why: {down}");
         Ok::<_, anyhow::Error>(())
     }
@@ -66,7 +65,7 @@ async fn an_http_monitor_goes_down_when_its_target_stops_and_up_when_it_returns(
     let back = target.redeploy().await;
     checked?;
     back.context("deploying the target again")?;
-    newest_beat(&mut kuma, id, UP, deadline).await.context("after the target was deployed again")?;
+    newest_beat(&app, &password, id, UP, deadline).await.context("after the target was deployed again")?;
     kuma.delete_monitor(id).await?;
     assert!(kuma.monitor(id).await?.is_none(), "the deleted monitor is still stored");
     Ok(())
@@ -79,6 +78,7 @@ async fn an_http_monitor_goes_down_when_its_target_stops_and_up_when_it_returns(
 async fn a_push_monitor_records_the_heartbeats_pushed_to_it() -> anyhow::Result<()> {
     let (_suite, app) = shared().await?;
     let mut kuma = admin(&app).await?;
+    let password = admin_password(&app).await?;
     let push_token = token(32);
     let id = kuma.add_monitor(push_monitor(&format!("ccci-push-{}", token(8)), &push_token, 3600)).await?;
     let http = app.http()?;
@@ -94,7 +94,7 @@ async fn a_push_monitor_records_the_heartbeats_pushed_to_it() -> anyhow::Result<
     assert_eq!(unknown.status().as_u16(), 404, "an unknown push token");
     assert_eq!(unknown.json::<Value>().await?["ok"], json!(false));
 
-    let beats = kuma.beats(id, 1).await?;
+    let beats = stored_beats(&app, &password, id).await?;
     let pushed: Vec<(i64, String)> = beats
         .iter()
         .filter(|b| b["msg"] == json!(up_msg) || b["msg"] == json!(down_msg))
