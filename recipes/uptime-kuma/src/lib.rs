@@ -407,6 +407,16 @@ pub async fn login_or_setup(app: &Deployment, password: &Secret) -> anyhow::Resu
     Ok(kuma)
 }
 
+/// Whether `value` is the id `id`: the server sends ids as numbers, or as strings where it
+/// walked the keys of its monitor list (the login's heartbeat lists).
+fn same_id(value: Option<&Value>, id: i64) -> bool {
+    match value {
+        Some(Value::Number(n)) => n.as_i64() == Some(id),
+        Some(Value::String(s)) => s.parse::<i64>().ok() == Some(id),
+        _ => false,
+    }
+}
+
 /// The stored heartbeats of monitor `id` (the newest 100, oldest first), as the server sends
 /// them to a session that logs in as [`ADMIN_USER`] (its `heartbeatList` event per monitor).
 ///
@@ -417,7 +427,7 @@ pub async fn stored_beats(app: &Deployment, password: &Secret, id: i64) -> anyho
     let mut kuma = Kuma::connect(app).await?;
     let login = kuma.login(ADMIN_USER, password).await?;
     ensure!(login["ok"] == json!(true), "the admin cannot log in: {}", login["msg"]);
-    let args = kuma.event_where("heartbeatList", harness::scaled(Duration::from_secs(30)), |args| args.first().and_then(Value::as_i64) == Some(id)).await?;
+    let args = kuma.event_where("heartbeatList", harness::scaled(Duration::from_secs(30)), |args| same_id(args.first(), id)).await?;
     args.get(1).and_then(Value::as_array).cloned().ok_or_else(|| anyhow!("heartbeatList of monitor {id} has no list: {args:?}"))
 }
 
@@ -491,6 +501,15 @@ mod tests {
         assert_eq!(packets[1], Packet::Ping);
         assert_eq!(packets[2], Packet::Event("monitorList".into(), vec![json!({"1": {"id": 1}})]));
         assert_eq!(packets[3], Packet::Ack(12, vec![json!({"ok": true})]));
+    }
+
+    #[test]
+    fn monitor_ids_match_as_numbers_or_as_strings() {
+        assert!(same_id(Some(&json!(7)), 7));
+        assert!(same_id(Some(&json!("7")), 7));
+        assert!(!same_id(Some(&json!("17")), 7));
+        assert!(!same_id(Some(&json!(8)), 7));
+        assert!(!same_id(None, 7));
     }
 
     #[test]
