@@ -412,7 +412,9 @@ impl Deployment {
     /// `GET path` through the proxy, failing when the proxy rather than the app answered (no
     /// route, no backend): what install tests assert on instead of a bare status.
     pub async fn get(&self, path: &str) -> anyhow::Result<AppResponse> {
-        let resp = self.http()?.get(path).send().await.map_err(|e| anyhow::format_err!("GET https://{}{path}: {e:#}", self.record.domain))?;
+        // The reqwest error as the cause, not formatted into the message: its Display stops at
+        // "error sending request", and the reason (refused, reset, TLS) is in its sources.
+        let resp = self.http()?.get(path).send().await.map_err(|e| anyhow::Error::new(e).context(format!("GET https://{}{path}", self.record.domain)))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await?.to_vec();
