@@ -352,26 +352,10 @@ pub async fn admin_password(app: &Deployment) -> anyhow::Result<Secret> {
     }
 }
 
-/// A session on `app` logged in as its admin, set up first if the database has no user yet.
-///
-/// The check and the setup are one step for the whole run: two tests (threads under cargo
-/// test, processes under nextest) that both see `needSetup` would both send `setup`, and
-/// Uptime Kuma answers the second with its database's UNIQUE error (seen under cargo test).
-/// A file lock beside the password file makes the second wait, then see the admin made.
+/// A session on `app` logged in as the run's admin (its password kept in the run directory),
+/// set up first if the database has no user yet.
 pub async fn admin(app: &Deployment) -> anyhow::Result<Kuma> {
-    let password = admin_password(app).await?;
-    let mut kuma = Kuma::connect(app).await?;
-    {
-        let lock = admin_password_file(app).with_extension("setup.lock");
-        let _setting_up = harness::ops::FileLock::exclusive(&lock, harness::scaled(Duration::from_secs(60)), "the uptime-kuma admin setup").await?;
-        if kuma.need_setup().await? {
-            let answer = kuma.setup(ADMIN_USER, &password).await?;
-            ensure!(answer["ok"] == json!(true), "setup failed: {}", answer["msg"]);
-        }
-    }
-    let login = kuma.login(ADMIN_USER, &password).await?;
-    ensure!(login["ok"] == json!(true), "the admin cannot log in: {}", login["msg"]);
-    Ok(kuma)
+    login_or_setup(app, &admin_password(app).await?).await
 }
 
 /// The backup/upgrade marker: a push monitor (it needs no network to exist) whose description
@@ -404,11 +388,20 @@ impl MonitorMarker {
 
 /// A session on `app` logged in as [`ADMIN_USER`] with `password`, setting that admin up first
 /// when the database has no user yet.
+///
+/// The check and the setup are one step for the whole run: two tests (threads under cargo
+/// test, processes under nextest) that both see `needSetup` would both send `setup`, and
+/// Uptime Kuma answers the second with its database's UNIQUE error (seen under cargo test).
+/// A file lock beside the run's password file makes the second wait, then see the admin made.
 pub async fn login_or_setup(app: &Deployment, password: &Secret) -> anyhow::Result<Kuma> {
     let mut kuma = Kuma::connect(app).await?;
-    if kuma.need_setup().await? {
-        let answer = kuma.setup(ADMIN_USER, password).await?;
-        ensure!(answer["ok"] == json!(true), "setup failed: {}", answer["msg"]);
+    {
+        let lock = admin_password_file(app).with_extension("setup.lock");
+        let _setting_up = harness::ops::FileLock::exclusive(&lock, harness::scaled(Duration::from_secs(60)), "the uptime-kuma admin setup").await?;
+        if kuma.need_setup().await? {
+            let answer = kuma.setup(ADMIN_USER, password).await?;
+            ensure!(answer["ok"] == json!(true), "setup failed: {}", answer["msg"]);
+        }
     }
     let login = kuma.login(ADMIN_USER, password).await?;
     ensure!(login["ok"] == json!(true), "the admin cannot log in: {}", login["msg"]);
